@@ -1,0 +1,26 @@
+"""normsuite's normalization layers: a registry of channels-first norms for inputs (N, C, *) of rank 2 to 5.
+
+    norms.available()                      -> ['bgn', 'bn', 'gn', 'in', 'ln', 'none', 'pn']
+    norms.build("bgn", 64, num_groups=8)   -> nn.Module
+    norms.norm_layer("gn", num_groups=32)  -> factory for timm's norm_layer=
+    norms.convert(model, "bgn", num_groups=16) -> model with every norm replaced, in place
+    norms.group_assignments(model)         -> [(qualified_name, num_channels, num_groups), ...]
+    norms.resolve_groups(40, 32)           -> 20, the group rule
+    @norms.register("mine") class Mine(nn.Module): def __init__(self, num_channels, **kw): ...
+"""
+from . import batch_group_norm, batch_norm, group_norm, identity, positional_norm  # noqa: F401  (register)
+from .batch_group_norm import BatchGroupNorm, BatchGroupNormFunction
+from .batch_norm import BatchNorm
+from .convert import convert, group_assignments, is_norm_layer
+from .group_norm import GroupNorm, InstanceNorm, LayerNorm
+from .groups import resolve_groups
+from .identity import NoNorm
+from .norm_activation import NormActivation
+from .positional_norm import PositionalNorm
+from .registry import available, build, norm_layer, register
+
+__all__ = [
+    "available", "build", "register", "norm_layer", "convert", "group_assignments", "is_norm_layer",
+    "resolve_groups", "BatchNorm", "BatchGroupNorm", "BatchGroupNormFunction", "GroupNorm", "LayerNorm",
+    "InstanceNorm", "PositionalNorm", "NoNorm", "NormActivation",
+]

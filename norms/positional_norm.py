@@ -1,0 +1,42 @@
+"""``pn``: Positional Normalization (Li et al., 2019): statistics across channels at each position."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checks import check_input, check_statistic_size
+from .registry import register
+
+
+@register("pn")
+class PositionalNorm(nn.Module):
+    """y[n, :, p] = (x[n, :, p] - mean_c) / sqrt(var_c + eps) * weight + bias at every sample n and position p.
+
+    Mean and biased variance run over the C channels only; ``weight``/``bias`` are per channel, shape (C,).
+    Statistics come from the input in train and eval alike.
+
+    Args: num_channels (C), eps (default 1e-5), affine (default True).
+    Shape: input (N, C, *) with 0 to 3 spatial dimensions; output the same (contiguous).
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
+            self.bias = nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.num_channels, type(self).__name__)
+        if self.training:
+            check_statistic_size(self.num_channels, x, type(self).__name__, "across channels at one position")
+        # layer_norm over a channels-last view is one fused kernel; its weight then acts per channel.
+        y = F.layer_norm(x.movedim(1, -1), (self.num_channels,), self.weight, self.bias, self.eps)
+        return y.movedim(-1, 1).contiguous()
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, eps={self.eps}, affine={self.affine}"

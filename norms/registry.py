@@ -1,0 +1,156 @@
+"""The norm registry: short lowercase names mapped to layer classes, and the builders that use it.
+
+Contract of a registered class (checked by ``register`` and ``build``): it is an ``nn.Module`` subclass
+called as ``cls(num_channels, **kw)`` for inputs of shape (N, C, *), channels first, returning a module
+whose output has the input's shape. A class whose constructor takes ``num_groups`` gets the group rule
+(``norms.resolve_groups``) in ``norm_layer`` and ``convert``.
+"""
+import inspect
+import logging
+from typing import Callable
+
+from torch import nn
+
+from .groups import resolve_groups
+
+logger = logging.getLogger("norms")
+
+# Keyword arguments timm passes to a norm+activation factory; a plain norm cannot honour the activation.
+_NORM_ACT_KEYWORDS = ("apply_act", "act_layer", "act_kwargs", "inplace", "drop_layer")
+
+
+class Registry:
+    """Maps a name to an ``nn.Module`` subclass; a duplicate name is an error, a missing one lists the names."""
+
+    def __init__(self, kind: str):
+        self._kind = kind
+        self._classes: dict[str, type[nn.Module]] = {}
+
+    def register(self, name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+        """Class decorator adding ``cls`` under ``name``."""
+
+        def add(cls: type[nn.Module]) -> type[nn.Module]:
+            if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+                raise TypeError(f"register({name!r}) needs an nn.Module subclass, got {cls!r}")
+            if name in self._classes:
+                raise ValueError(
+                    f"{self._kind} {name!r} is already registered to {self._classes[name].__qualname__}; "
+                    f"choose another name"
+                )
+            self._classes[name] = cls
+            return cls
+
+        return add
+
+    def get(self, name: str) -> type[nn.Module]:
+        if name not in self._classes:
+            raise ValueError(f"unknown {self._kind} {name!r}; available: {', '.join(self.names())}")
+        return self._classes[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def classes(self) -> tuple[type[nn.Module], ...]:
+        return tuple(self._classes.values())
+
+
+NORMS = Registry("norm")
+
+
+def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Decorator adding a user norm ``cls(num_channels, **kw)`` under ``name``; a duplicate name is a ValueError."""
+    return NORMS.register(name)
+
+
+def available() -> list[str]:
+    """The registered norm names, sorted."""
+    return NORMS.names()
+
+
+def accepted_keywords(cls: type[nn.Module]) -> set[str] | None:
+    """Keyword names the constructor takes after ``num_channels``; None when it takes ``**kwargs``."""
+    parameters = list(inspect.signature(cls).parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters}
+
+
+def _check_keywords(name: str, cls: type[nn.Module], kw: dict) -> None:
+    accepted = accepted_keywords(cls)
+    unknown = set(kw) - accepted if accepted is not None else set()
+    if unknown:
+        raise TypeError(
+            f"norm {name!r} does not take {', '.join(sorted(unknown))}; it takes: {', '.join(sorted(accepted))}"
+        )
+
+
+def build(name: str, num_channels: int, **kw) -> nn.Module:
+    """Build the norm ``name`` for ``num_channels`` channels; ``kw`` as its class takes (eps, num_groups, ...).
+
+    Raises:
+        ValueError: unknown name (the message lists the available ones) or invalid values (e.g. groups
+            that do not divide the channels).
+        TypeError: a keyword the norm does not take.
+    """
+    cls = NORMS.get(name)
+    _check_keywords(name, cls, kw)
+    module = cls(num_channels, **kw)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"norm {name!r} built {type(module).__name__}, not an nn.Module; fix its class")
+    return module
+
+
+def build_with_group_rule(name: str, num_channels: int, where: str, **kw) -> nn.Module:
+    """``build``, but a ``num_groups`` that does not divide C is replaced by ``resolve_groups`` (logged).
+
+    For norms whose constructor takes ``num_groups``, the requested count is ``kw['num_groups']`` or the
+    constructor's default; every layer logs (logger "norms", INFO) the groups it got; ``where`` names the
+    layer in the log line.
+    """
+    cls = NORMS.get(name)
+    _check_keywords(name, cls, kw)
+    parameter = inspect.signature(cls).parameters.get("num_groups")
+    if parameter is not None:
+        requested = kw.get("num_groups", parameter.default)
+        kw["num_groups"] = resolve_groups(num_channels, requested)
+        logger.info("%s: %s with %d channels gets %d groups (requested %d)",
+                    where, name, num_channels, kw["num_groups"], requested)
+    return build(name, num_channels, **kw)
+
+
+def norm_layer(name: str, **kw) -> Callable[..., nn.Module]:
+    """A factory ``make(num_channels, **library_kw)`` for libraries that take ``norm_layer=`` (timm).
+
+    ``kw`` is checked now, so a bad config fails before a model is built. ``num_groups`` follows the group
+    rule (``norms.resolve_groups``) per layer. Keywords the library adds (eps, momentum, affine, device,
+    dtype, ...) are used when the norm takes them and ``kw`` does not set them, otherwise dropped; an
+    untaken device/dtype is applied with ``.to``.
+
+    Limitation: timm calls a function given to models that fuse norm and activation (EfficientNet,
+    MobileNetV3, RegNet, ...) as a norm+activation factory but never passes it the activation. When the
+    call shows it (``apply_act``, ``inplace``, ``act_layer``, ... keywords) this factory raises; RegNet's
+    calls carry none of them, so there the activation would be lost silently. For those models build the
+    model with its default norm and call ``norms.convert(model, name, **kw)``, which keeps activations.
+    """
+    cls = NORMS.get(name)
+    _check_keywords(name, cls, kw)
+    if "num_groups" in kw:
+        resolve_groups(1, kw["num_groups"])  # validates num_groups >= 1 now
+    accepted = accepted_keywords(cls)
+
+    def make(num_channels: int, **library_kw) -> nn.Module:
+        norm_act = {k: library_kw.pop(k) for k in _NORM_ACT_KEYWORDS if k in library_kw}
+        wants_activation = bool(norm_act) and norm_act.get("apply_act", True)
+        if wants_activation or norm_act.get("drop_layer") is not None:
+            raise ValueError(
+                f"norms.norm_layer({name!r}) was called as a norm+activation layer ({', '.join(norm_act)}), "
+                f"whose activation timm does not pass to a function; build the model with its default norm "
+                f"and call norms.convert(model, {name!r}) instead"
+            )
+        placement = {k: library_kw.pop(k) for k in ("device", "dtype") if k in library_kw}
+        taken = {k: v for k, v in {**library_kw, **placement}.items() if accepted is None or k in accepted}
+        module = build_with_group_rule(name, num_channels, f"norm_layer({name!r})", **{**taken, **kw})
+        untaken_placement = {k: v for k, v in placement.items() if k not in taken}
+        return module.to(**untaken_placement) if untaken_placement else module
+
+    return make
