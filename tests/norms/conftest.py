@@ -1,0 +1,111 @@
+"""Independent reference computations for the norms tests: plain float64 tensor ops, no code from ``norms``."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+# One input shape per rank: (N, C), (N, C, L), (N, C, H, W), (N, C, D, H, W); C = 8.
+SHAPES = [(6, 8), (4, 8, 5), (3, 8, 4, 5), (2, 8, 3, 4, 5)]
+CHANNELS = 8
+# Build keywords per norm for the generic tests; names not listed are built with defaults.
+BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}}
+
+
+def per_channel(vector, rank):
+    """(C,) -> (1, C, 1, ...) for broadcasting against a rank-``rank`` input."""
+    return vector.reshape(1, -1, *([1] * (rank - 2)))
+
+
+def affine(y, weight, bias):
+    if weight is None:
+        return y
+    return y * per_channel(weight, y.dim()) + per_channel(bias, y.dim())
+
+
+def batch_group_statistics(x, groups):
+    """Mean and biased variance per group over (N, C/G, *), and the count of values per group."""
+    grouped = x.reshape(x.shape[0], groups, -1).transpose(0, 1).reshape(groups, -1)
+    mean = grouped.mean(1)
+    var = ((grouped - mean[:, None]) ** 2).mean(1)
+    return mean, var, grouped.shape[1]
+
+
+def batch_group_norm(x, groups, mean, var, weight, bias, eps):
+    """Normalize with given per-group statistics (batch or running), then per-channel affine."""
+    n, c = x.shape[:2]
+    grouped = x.reshape(n, groups, -1)
+    y = (grouped - mean[None, :, None]) / torch.sqrt(var[None, :, None] + eps)
+    return affine(y.reshape(x.shape), weight, bias)
+
+
+def sample_group_norm(x, groups, weight, bias, eps):
+    """Per-sample statistics over groups of channels and all positions (GN, LN with G=1, IN with G=C)."""
+    grouped = x.reshape(x.shape[0], groups, -1)
+    mean = grouped.mean(-1, keepdim=True)
+    var = ((grouped - mean) ** 2).mean(-1, keepdim=True)
+    return affine(((grouped - mean) / torch.sqrt(var + eps)).reshape(x.shape), weight, bias)
+
+
+def positional_norm(x, weight, bias, eps):
+    mean = x.mean(1, keepdim=True)
+    var = ((x - mean) ** 2).mean(1, keepdim=True)
+    return affine((x - mean) / torch.sqrt(var + eps), weight, bias)
+
+
+def expected_output(name, module, x, build_kw):
+    """What norm ``name`` must output for ``x``, from the module's parameters, buffers and mode."""
+    c = x.shape[1]
+    weight, bias, eps = getattr(module, "weight", None), getattr(module, "bias", None), getattr(module, "eps", None)
+    if name in ("bn", "bgn"):
+        groups = c if name == "bn" else build_kw["num_groups"]
+        if module.training or not module.track_running_stats:
+            mean, var, _ = batch_group_statistics(x, groups)
+        else:
+            mean, var = module.running_mean, module.running_var
+        return batch_group_norm(x, groups, mean, var, weight, bias, eps)
+    if name in ("gn", "ln", "in"):
+        groups = {"gn": build_kw.get("num_groups"), "ln": 1, "in": c}[name]
+        return sample_group_norm(x, groups, weight, bias, eps)
+    if name == "pn":
+        return positional_norm(x, weight, bias, eps)
+    if name == "none":
+        return x
+    pytest.fail(f"no reference for norm {name!r}: add one to tests/norms/conftest.py")
+
+
+def values_per_statistic(name, shape, build_kw):
+    """How many values each mean/variance of norm ``name`` averages in training (below 2 must be refused)."""
+    n, c, spatial = shape[0], shape[1], 1
+    for size in shape[2:]:
+        spatial *= size
+    groups = {"bn": c, "bgn": build_kw.get("num_groups"), "gn": build_kw.get("num_groups"), "ln": 1, "in": c}
+    if name in ("bn", "bgn"):
+        return n * spatial * c // groups[name]
+    if name in ("gn", "ln", "in"):
+        return spatial * c // groups[name]
+    return {"pn": c, "none": 2}.get(name, 2)
+
+
+@pytest.fixture
+def reference():
+    return SimpleNamespace(
+        SHAPES=SHAPES, CHANNELS=CHANNELS, BUILD_KW=BUILD_KW, per_channel=per_channel,
+        batch_group_statistics=batch_group_statistics, batch_group_norm=batch_group_norm,
+        sample_group_norm=sample_group_norm, positional_norm=positional_norm, expected_output=expected_output,
+        values_per_statistic=values_per_statistic,
+    )
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    torch.manual_seed(0)
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``norm_name`` from the registry and ``shape`` over every rank, so new norms are covered."""
+    import norms
+
+    if "norm_name" in metafunc.fixturenames:
+        metafunc.parametrize("norm_name", norms.available())
+    if "shape" in metafunc.fixturenames:
+        metafunc.parametrize("shape", SHAPES, ids=[f"rank{len(s)}" for s in SHAPES])
