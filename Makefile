@@ -1,0 +1,39 @@
+# normsuite: `make task=cls norm=bgn` trains and evaluates; `make test` runs the tests.
+# Both install what is missing into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# --isolated ignores pip config and PIP_* variables: a machine-local CPU-only torch
+# wheel in PIP_FIND_LINKS would otherwise win, and no torchvision works with it.
+PIP    := $(PY) -m pip --isolated
+STAMP  := $(VENV)/.installed
+
+task    ?= cls
+norm    ?= bn
+ARGS    ?=
+PROFILE ?= default
+
+.DEFAULT_GOAL := run
+.PHONY: run install test bench study clean
+
+run: install
+	$(PY) -m suite task=$(task) norm=$(norm) $(ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install_learn2learn.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q torch torchvision
+	$(PIP) install -q -e ".[dev]"
+	bash scripts/install_learn2learn.sh $(PY)
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m benchmarks.norms --write-readme README.md
+
+clean:
+	rm -rf runs reports wandb outputs multirun lightning_logs .pytest_cache

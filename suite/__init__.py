@@ -1,0 +1,1 @@
+"""normsuite's shared machinery: configuration, CLI, data, engine, logging and results."""

@@ -1,0 +1,47 @@
+"""Supervised image classification: the module `cls` uses and `adv`/`uda` extend."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from suite.module import TaskModule
+
+
+class ClassifierModule(TaskModule):
+    """Cross-entropy training of ``network`` (images in [0, 1] -> logits (N, K)).
+
+    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/loss`` and
+    ``test/acc`` (top-1, micro-averaged over the epoch).
+    """
+
+    def __init__(self, network: nn.Module, num_classes: int, optim_cfg, batch_size: int, label_smoothing: float = 0.0):
+        super().__init__(optim_cfg, batch_size)
+        self.network = network
+        self.label_smoothing = label_smoothing
+        # ModuleDict keys may not shadow nn.Module attributes such as `train`.
+        self.accuracy = nn.ModuleDict({f"{stage}_acc": MulticlassAccuracy(num_classes, average="micro")
+                                       for stage in ("train", "val", "test")})
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+    def classification_step(self, stage: str, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Loss and accuracy of one batch, logged under ``<stage>/``."""
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
+        accuracy = self.accuracy[f"{stage}_acc"]
+        accuracy(logits, labels)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", batch_size=len(labels))
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.classification_step("train", *batch)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.classification_step("val", *batch)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self.classification_step("test", *batch)

@@ -1,0 +1,38 @@
+"""The one training engine: a PyTorch Lightning Trainer built from the ``trainer`` config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, **overrides) -> pl.Trainer:
+    """A Trainer for one phase of a run.
+
+    ``trainer.checkpoint=true`` keeps ``last.ckpt`` in `checkpoint_dir` (what
+    ``resume=PATH`` restarts from); results are measured on the final weights.
+    `overrides` replace config values (e.g. ``max_epochs`` for a task's second phase).
+    """
+    options = dict(
+        max_epochs=trainer_cfg.max_epochs,
+        accelerator=trainer_cfg.accelerator,
+        devices=trainer_cfg.devices,
+        precision=trainer_cfg.precision,
+        deterministic=trainer_cfg.deterministic,
+        gradient_clip_val=trainer_cfg.gradient_clip_val,
+        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        limit_train_batches=trainer_cfg.limit_train_batches,
+        limit_val_batches=trainer_cfg.limit_val_batches,
+        limit_test_batches=trainer_cfg.limit_test_batches,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        default_root_dir=str(checkpoint_dir.parent),
+    )
+    options.update(overrides)
+    callbacks = []
+    if trainer_cfg.checkpoint:
+        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
+    return pl.Trainer(logger=logger if logger is not None else False, callbacks=callbacks,
+                      enable_checkpointing=bool(callbacks), **options)

@@ -1,0 +1,49 @@
+"""metrics.json: a run's final metrics, resolved config, versions and wall time.
+
+Written atomically (a temporary file in the same directory, then `os.replace`), so a
+crash never leaves a half-written file and a reader sees either the old or the new one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_VERSIONED = ("torch", "torchvision", "timm", "pytorch-lightning", "hydra-core", "wandb",
+              "nni", "torchattacks", "learn2learn", "normsuite")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a result depends on (absent ones skipped)."""
+    versions = {"python": platform.python_version()}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` as JSON to `path` so that the file is always complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2, sort_keys=True, default=str)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """Read a metrics.json written by `write_json_atomic`."""
+    with open(path) as stream:
+        return json.load(stream)

@@ -1,0 +1,106 @@
+"""A run's lifetime: its directory, W&B run, trainers and metrics.json."""
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from suite.engine import build_trainer
+from suite.results import package_versions, write_json_atomic
+from suite.tracking import build_wandb_logger
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``YYYYmmdd-HHMMSS-<6 hex>``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {key: float(value) for key, value in metrics.items()}
+
+
+class RunSession:
+    """One run of one task, in ``<paths.runs>/<task>/<norm>/<run-id>/``.
+
+    Used as a context manager: on exit it writes metrics.json (``status`` finished, or
+    failed with the error and every metric recorded so far) and finishes the W&B run,
+    also when the task crashes, so finished results are never lost.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.run_id = cfg.run_id or new_run_id()
+        self.run_dir = Path(cfg.paths.runs) / cfg.task.name / cfg.norm.name / self.run_id
+        self.metrics: dict[str, float] = {}
+        self.artifacts: dict[str, str] = {}
+        self.logger = None
+
+    def __enter__(self) -> "RunSession":
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
+        self._started = time.time()
+        self.logger = build_wandb_logger(self.cfg, self.run_id, self.run_dir)
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        failed = exc is not None
+        self.write_results(error=f"{exc_type.__name__}: {exc}" if failed else None)
+        if self.logger is not None:
+            import wandb
+
+            if self.metrics:
+                self.logger.experiment.summary.update(self.metrics)
+            wandb.finish(exit_code=1 if failed else 0)
+
+    @property
+    def wandb_run(self):
+        """The live W&B run, or None when logging is disabled."""
+        return None if self.logger is None else self.logger.experiment
+
+    def trainer(self, phase: str = "fit", **overrides):
+        """A Lightning Trainer whose checkpoints go to ``checkpoints/<phase>/``."""
+        return build_trainer(self.cfg.trainer, self.run_dir / "checkpoints" / phase, self.logger, **overrides)
+
+    def fit_and_test(self, module, datamodule, phase: str = "fit", **trainer_overrides) -> dict[str, float]:
+        """Train (resuming from ``resume=PATH`` if given), test the final weights, record both."""
+        trainer = self.trainer(phase, **trainer_overrides)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=self.cfg.resume)
+        fitted = _as_floats(trainer.callback_metrics)
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        return self.record({**fitted, **_as_floats(trainer.callback_metrics)})
+
+    def record(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Add final metrics to metrics.json (and the W&B summary at exit)."""
+        self.metrics.update(_as_floats(metrics))
+        return metrics
+
+    def add_artifact(self, name: str, path: Path) -> Path:
+        """Note a file saved with the run (listed in metrics.json, relative to the run dir)."""
+        self.artifacts[name] = str(Path(path).relative_to(self.run_dir))
+        return path
+
+    def write_results(self, error: str | None = None) -> Path:
+        cfg = self.cfg
+        payload = {
+            "status": "failed" if error else "finished",
+            "error": error,
+            "run_id": self.run_id,
+            "task": cfg.task.name,
+            "norm": cfg.norm.name,
+            "num_groups": cfg.norm.get("num_groups"),
+            "batch_size": cfg.data.batch_size,
+            "seed": cfg.seed,
+            "data": cfg.data.name,
+            "main_metric": cfg.task.main_metric,
+            "metrics": self.metrics,
+            "artifacts": self.artifacts,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "versions": package_versions(),
+            "wall_time_s": round(time.time() - self._started, 3),
+        }
+        path = self.run_dir / "metrics.json"
+        write_json_atomic(path, payload)
+        return path

@@ -1,0 +1,29 @@
+"""The contract between the suite and a task."""
+from __future__ import annotations
+
+from suite.data import ImageDataModule, build_datamodule
+
+
+class Task:
+    """A task states only what differs: its checks, its data and its model.
+
+    The default `run` fits and tests one LightningModule on the configured data; a
+    task with several phases (search then retrain, say) overrides `run` and still
+    trains through ``session.trainer``/``session.fit_and_test`` and reports through
+    ``session.record``. `validate` raises `suite.errors.UserError` for input that
+    cannot work, before anything trains.
+    """
+
+    def validate(self, cfg) -> None:
+        """Task-specific configuration checks (default: none)."""
+
+    def datamodule(self, cfg) -> ImageDataModule:
+        return build_datamodule(cfg.data, cfg.seed)
+
+    def module(self, cfg, datamodule):
+        """The LightningModule to train (a `suite.module.TaskModule`)."""
+        raise NotImplementedError
+
+    def run(self, cfg, session) -> dict[str, float]:
+        datamodule = self.datamodule(cfg)
+        return session.fit_and_test(self.module(cfg, datamodule), datamodule)

@@ -1,0 +1,60 @@
+"""Weights & Biases: offline by default, one run per suite run, always finished.
+
+``logger.mode``: ``auto`` (online when an API key is configured, else offline: runs
+land under ``logger.save_dir``/wandb and ``wandb sync`` uploads them later),
+``online``, ``offline`` or ``disabled``.
+"""
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from suite.errors import UserError
+
+MODES = ("auto", "online", "offline", "disabled")
+
+
+def _has_api_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def resolve_mode(mode: str) -> str:
+    """The W&B mode a run uses; WANDB_MODE in the environment wins over ``auto``."""
+    if mode not in MODES:
+        raise UserError(f"logger.mode must be one of {', '.join(MODES)}, got '{mode}'")
+    if mode != "auto":
+        return mode
+    return os.environ.get("WANDB_MODE") or ("online" if _has_api_key() else "offline")
+
+
+def run_tags(cfg) -> list[str]:
+    """Tags that let one W&B workspace slice runs by norm, groups and batch size."""
+    tags = [f"task:{cfg.task.name}", f"norm:{cfg.norm.name}", f"batch:{cfg.data.batch_size}", f"data:{cfg.data.name}"]
+    if "num_groups" in cfg.norm:
+        tags.append(f"groups:{cfg.norm.num_groups}")
+    return tags
+
+
+def build_wandb_logger(cfg, run_id: str, run_dir: Path):
+    """A Lightning `WandbLogger` grouped by task, or None when ``logger.mode=disabled``."""
+    mode = resolve_mode(cfg.logger.mode)
+    if mode == "disabled":
+        return None
+    from pytorch_lightning.loggers import WandbLogger
+
+    save_dir = Path(cfg.logger.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    return WandbLogger(
+        project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
+        name=f"{cfg.task.name}-{cfg.norm.name}-bs{cfg.data.batch_size}-s{cfg.seed}", id=run_id,
+        group=cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
+        config=OmegaConf.to_container(cfg, resolve=True), notes=f"run dir: {run_dir}",
+    )
