@@ -35,10 +35,9 @@ class BatchGroupNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, num_groups: int, eps: float):
-        batch, channels = x.shape[:2]
-        x3 = x.reshape(batch, channels, -1)
+        channels = x.shape[1]
         channels_per_group = channels // num_groups
-        channel_mean, channel_var = torch.batch_norm_update_stats(x3, None, None, 0.0)
+        channel_mean, channel_var = torch.batch_norm_update_stats(x, None, None, 0.0)
         # Equal counts per channel: the group mean is the mean of channel means, and the group variance
         # the mean channel variance plus the variance of the channel means (law of total variance).
         channel_mean = channel_mean.view(num_groups, channels_per_group)
@@ -46,27 +45,25 @@ class BatchGroupNormFunction(torch.autograd.Function):
         var = (channel_var.view(num_groups, channels_per_group) + (channel_mean - mean[:, None]).square()).mean(1)
         mean_per_channel = mean.repeat_interleave(channels_per_group)
         var_per_channel = var.repeat_interleave(channels_per_group)
-        y = F.batch_norm(x3, mean_per_channel, var_per_channel, weight, bias, False, 0.0, eps)
+        # Kernels run on x's own shape: a reshaped (view) output could not be modified in place (inplace ReLU).
+        y = F.batch_norm(x, mean_per_channel, var_per_channel, weight, bias, False, 0.0, eps)
         ctx.save_for_backward(x, weight, mean_per_channel, torch.rsqrt(var_per_channel + eps))
         ctx.num_groups = num_groups
         ctx.mark_non_differentiable(mean, var)
-        return y.view_as(x), mean, var
+        return y, mean, var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y, _grad_mean, _grad_var):
         x, weight, mean_per_channel, invstd_per_channel = ctx.saved_tensors
-        batch, channels = x.shape[:2]
-        num_groups = ctx.num_groups
-        x3 = x.reshape(batch, channels, -1)
-        dy = grad_y.reshape(batch, channels, -1)
+        channels, num_groups = x.shape[1], ctx.num_groups
         # grad_weight = Σ dy·x̂ and grad_bias = Σ dy per channel, in one kernel.
         _, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
-            dy, x3, weight, None, None, mean_per_channel, invstd_per_channel, True, 0.0, [False, True, True])
+            grad_y, x, weight, None, None, mean_per_channel, invstd_per_channel, True, 0.0, [False, True, True])
         grad_x = None
         if ctx.needs_input_grad[0]:
             gamma = weight if weight is not None else torch.ones_like(sum_dy)
-            values_per_group = x3.numel() // num_groups
+            values_per_group = x.numel() // num_groups
             mean_g = (sum_dy * gamma).view(num_groups, -1).sum(1) / values_per_group
             mean_g_xhat = (sum_dy_xhat * gamma).view(num_groups, -1).sum(1) / values_per_group
             channels_per_group = channels // num_groups
@@ -75,8 +72,8 @@ class BatchGroupNormFunction(torch.autograd.Function):
             scale_x = -(invstd * invstd) * mean_g_xhat.repeat_interleave(channels_per_group)
             shift = -invstd * mean_g.repeat_interleave(channels_per_group) - scale_x * mean_per_channel
             # x·B + C with the eval-mode batch-norm kernel (mean 0, variance 1, eps 0), then + dy·A.
-            grad_x = F.batch_norm(x3, torch.zeros_like(shift), torch.ones_like(shift), scale_x, shift, False, 0.0, 0.0)
-            grad_x = grad_x.addcmul_(dy, scale_dy.view(1, channels, 1)).view_as(x)
+            grad_x = F.batch_norm(x, torch.zeros_like(shift), torch.ones_like(shift), scale_x, shift, False, 0.0, 0.0)
+            grad_x = grad_x.addcmul_(grad_y, scale_dy.view(1, channels, *([1] * (x.dim() - 2))))
         grad_weight = sum_dy_xhat if ctx.needs_input_grad[1] else None
         grad_bias = sum_dy if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias, None, None

@@ -5,6 +5,7 @@ called as ``cls(num_channels, **kw)`` for inputs of shape (N, C, *), channels fi
 whose output has the input's shape. A class whose constructor takes ``num_groups`` gets the group rule
 (``norms.resolve_groups``) in ``norm_layer`` and ``convert``.
 """
+import functools
 import inspect
 import logging
 from typing import Callable
@@ -14,9 +15,6 @@ from torch import nn
 from .groups import resolve_groups
 
 logger = logging.getLogger("norms")
-
-# Keyword arguments timm passes to a norm+activation factory; a plain norm cannot honour the activation.
-_NORM_ACT_KEYWORDS = ("apply_act", "act_layer", "act_kwargs", "inplace", "drop_layer")
 
 
 class Registry:
@@ -118,39 +116,37 @@ def build_with_group_rule(name: str, num_channels: int, where: str, **kw) -> nn.
     return build(name, num_channels, **kw)
 
 
-def norm_layer(name: str, **kw) -> Callable[..., nn.Module]:
+class NormsuiteNormLayer:
+    """What ``norm_layer`` binds: calling it builds the configured norm (``__new__`` returns that module).
+
+    It is a class, not a function, because timm treats a function given to a model that fuses norm and
+    activation as a norm+activation factory and never passes it the activation (DenseNet would silently
+    lose its ReLUs); a class there fails loudly instead, naming this class.
+    """
+
+    def __new__(cls, num_channels: int, *, norm_name: str, config: dict, **library_kw) -> nn.Module:
+        accepted = accepted_keywords(NORMS.get(norm_name))
+        taken = {k: v for k, v in library_kw.items() if accepted is None or k in accepted}
+        module = build_with_group_rule(norm_name, num_channels, f"norm_layer({norm_name!r})", **{**taken, **config})
+        placement = {k: v for k, v in library_kw.items() if k in ("device", "dtype") and k not in taken}
+        return module.to(**placement) if placement else module
+
+
+def norm_layer(name: str, **kw) -> functools.partial:
     """A factory ``make(num_channels, **library_kw)`` for libraries that take ``norm_layer=`` (timm).
 
     ``kw`` is checked now, so a bad config fails before a model is built. ``num_groups`` follows the group
     rule (``norms.resolve_groups``) per layer. Keywords the library adds (eps, momentum, affine, device,
     dtype, ...) are used when the norm takes them and ``kw`` does not set them, otherwise dropped; an
-    untaken device/dtype is applied with ``.to``.
+    untaken device/dtype is applied with ``.to``. The factory is a ``functools.partial`` of a class, the
+    form timm unbinds and rebinds.
 
-    Limitation: timm calls a function given to models that fuse norm and activation (EfficientNet,
-    MobileNetV3, RegNet, ...) as a norm+activation factory but never passes it the activation. When the
-    call shows it (``apply_act``, ``inplace``, ``act_layer``, ... keywords) this factory raises; RegNet's
-    calls carry none of them, so there the activation would be lost silently. For those models build the
-    model with its default norm and call ``norms.convert(model, name, **kw)``, which keeps activations.
+    Models whose layers fuse norm and activation (timm's EfficientNet, RegNet, DenseNet, ...) cannot take
+    it: timm raises "No equivalent norm_act layer for normsuitenormlayer". Build those with their default
+    norm and call ``norms.convert(model, name, **kw)``, which keeps the activations.
     """
     cls = NORMS.get(name)
     _check_keywords(name, cls, kw)
     if "num_groups" in kw:
         resolve_groups(1, kw["num_groups"])  # validates num_groups >= 1 now
-    accepted = accepted_keywords(cls)
-
-    def make(num_channels: int, **library_kw) -> nn.Module:
-        norm_act = {k: library_kw.pop(k) for k in _NORM_ACT_KEYWORDS if k in library_kw}
-        wants_activation = bool(norm_act) and norm_act.get("apply_act", True)
-        if wants_activation or norm_act.get("drop_layer") is not None:
-            raise ValueError(
-                f"norms.norm_layer({name!r}) was called as a norm+activation layer ({', '.join(norm_act)}), "
-                f"whose activation timm does not pass to a function; build the model with its default norm "
-                f"and call norms.convert(model, {name!r}) instead"
-            )
-        placement = {k: library_kw.pop(k) for k in ("device", "dtype") if k in library_kw}
-        taken = {k: v for k, v in {**library_kw, **placement}.items() if accepted is None or k in accepted}
-        module = build_with_group_rule(name, num_channels, f"norm_layer({name!r})", **{**taken, **kw})
-        untaken_placement = {k: v for k, v in placement.items() if k not in taken}
-        return module.to(**untaken_placement) if untaken_placement else module
-
-    return make
+    return functools.partial(NormsuiteNormLayer, norm_name=name, config=dict(kw))
