@@ -35,5 +35,8 @@ test: install
 bench: install
 	$(PY) -m benchmarks.norms --write-readme README.md
 
+study: install
+	$(PY) -m suite.study profile=$(PROFILE)
+
 clean:
 	rm -rf runs reports wandb outputs multirun lightning_logs .pytest_cache
