@@ -1,0 +1,124 @@
+"""DANN training (Ganin & Lempitsky 2015; Ganin et al. 2016) as a LightningModule.
+
+Per step, with p the training progress in [0, 1]:
+
+    loss = CE(G_y(G_f(x_s)), y_s) + w * BCE(G_d(GRL_λp(G_f([x_s, x_t]))), [1, 0])
+
+with λ_p the GRL coefficient schedule and the learning rate annealed as
+μ_0 / (1 + 10 p)^0.75 (`schedules`). ``w = task.domain_loss_weight`` (1 for DANN);
+the source-only baseline (``task.adapt=false``) runs the same code with w = 0, so
+the domain discriminator gets no gradient and neither do the features from it.
+
+``norm_batches`` decides how batch-dependent norms (bn, bgn) see the two domains:
+``joint`` passes the concatenated batch once (the paper's half-source/half-target
+batches, and TLlib's DANN): one set of statistics for both domains; ``separate``
+passes each domain alone: each domain is normalized with its own statistics in
+training (as AdaBN does at test time). In both cases the running statistics used at
+evaluation are updated from both domains (with ``separate`` one update per domain
+per step), so evaluation uses statistics of the mixture. Batch-independent norms
+(gn, ln, in, pn, none) give the same result either way. The source-only baseline
+also passes the target batch through the norms, so the DANN-vs-source-only gain is
+the adversarial loss alone.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from suite.module import TaskModule
+from suite.optim import build_optimizer
+from tasks.domain_adaptation.data import TEST_DOMAINS
+from tasks.domain_adaptation.gradient_reversal import GradientReversal
+from tasks.domain_adaptation.schedules import dann_annealing, grl_coefficient, training_progress
+
+NORM_BATCHES = ("joint", "separate")
+
+
+class DannModule(TaskModule):
+    """Feature extractor, label classifier and domain discriminator behind a GRL.
+
+    Logs ``train/loss`` (the total objective), ``train/class_loss``,
+    ``train/domain_loss``, ``train/domain_acc``, ``train/acc`` (source), ``train/lambda``;
+    ``val/acc`` (target val); ``test/acc`` (target test) and ``test/source_acc``.
+    """
+
+    def __init__(self, features: nn.Module, classifier: nn.Module, discriminator: nn.Module, num_classes: int,
+                 task_cfg, batch_size: int, backbone: nn.Module | None = None, backbone_lr_mult: float = 1.0):
+        super().__init__(task_cfg.optim, batch_size)
+        self.features = features
+        self.classifier = classifier
+        self.discriminator = discriminator
+        self.reversal = GradientReversal(0.0)
+        self.domain_loss_weight = task_cfg.domain_loss_weight if task_cfg.adapt else 0.0
+        self.norm_batches = task_cfg.norm_batches
+        self.lambda_gamma = task_cfg.lambda_gamma
+        self.annealing = task_cfg.lr_annealing
+        self.backbone = backbone
+        self.backbone_lr_mult = backbone_lr_mult
+        self.accuracy = nn.ModuleDict({name: MulticlassAccuracy(num_classes, average="micro")
+                                       for name in ("train_acc", "val_acc", "test_acc", "test_source_acc")})
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, K) for images (N, C, S, S) in [0, 1]."""
+        return self.classifier(self.features(images))
+
+    def configure_optimizers(self):
+        """``optim`` node's optimizer (suite.optim); a pretrained backbone's groups get
+        ``backbone_lr_mult`` x the learning rate; DANN's per-step annealing."""
+        optimizer = build_optimizer(self, self.optim_cfg, self.batch_size)
+        if self.backbone is not None and self.backbone_lr_mult != 1.0:
+            backbone_ids = {id(parameter) for parameter in self.backbone.parameters()}
+            for group in list(optimizer.param_groups):
+                backbone_params = [p for p in group["params"] if id(p) in backbone_ids]
+                group["params"] = [p for p in group["params"] if id(p) not in backbone_ids]
+                optimizer.add_param_group({**group, "params": backbone_params,
+                                           "lr": group["lr"] * self.backbone_lr_mult})
+            optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        warmup_steps = int(self.optim_cfg.warmup_fraction * total_steps)
+        scheduler = dann_annealing(optimizer, total_steps, self.annealing.alpha, self.annealing.beta, warmup_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def domain_features(self, source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of both batches, through the norms together or apart (``norm_batches``)."""
+        if self.norm_batches == "joint":
+            features = self.features(torch.cat([source, target]))
+            return features[: len(source)], features[len(source):]
+        return self.features(source), self.features(target)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        (source_images, source_labels), (target_images, _) = batch["source"], batch["target"]
+        progress = training_progress(self.global_step, int(self.trainer.estimated_stepping_batches))
+        self.reversal.coefficient = grl_coefficient(progress, self.lambda_gamma)
+        source_features, target_features = self.domain_features(source_images, target_images)
+
+        logits = self.classifier(source_features)
+        class_loss = F.cross_entropy(logits, source_labels)
+        domain_logits = self.discriminator(self.reversal(torch.cat([source_features, target_features]))).squeeze(1)
+        domain_labels = torch.cat([torch.ones(len(source_features)), torch.zeros(len(target_features))]).to(domain_logits)
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+        loss = class_loss + self.domain_loss_weight * domain_loss
+
+        self.accuracy["train_acc"](logits, source_labels)
+        domain_acc = ((domain_logits > 0).to(domain_labels) == domain_labels).float().mean()
+        size = len(source_labels)
+        self.log_dict({"train/loss": loss, "train/class_loss": class_loss, "train/domain_loss": domain_loss,
+                       "train/domain_acc": domain_acc}, on_step=False, on_epoch=True, batch_size=size)
+        self.log("train/lambda", self.reversal.coefficient, on_step=True, on_epoch=False, batch_size=size)
+        self.log("train/acc", self.accuracy["train_acc"], on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def evaluate(self, name: str, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Accuracy of one batch under the metric ``name`` (``val/acc``, ``test/source_acc``, ...)."""
+        accuracy = self.accuracy[name.replace("/", "_")]
+        accuracy(self(images), labels)
+        self.log(name, accuracy, on_step=False, on_epoch=True, prog_bar=True, add_dataloader_idx=False)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.evaluate("val/acc", *batch)
+
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        name = "test/acc" if TEST_DOMAINS[dataloader_idx] == "target" else "test/source_acc"
+        self.evaluate(name, *batch)
