@@ -1,0 +1,144 @@
+"""Task `adv`: PGD adversarial training (Madry et al. 2018) and clean/robust test accuracy.
+
+Each training batch is replaced (``task.adv_ratio`` of it) by PGD examples crafted with torchattacks,
+with every norm layer on running or batch statistics (``task.attack_norm_mode``) while the attack runs;
+the test set is scored clean and under FGSM, PGD-<steps> for each of ``task.eval_pgd_steps`` and,
+with ``task.eval_autoattack=true``, AutoAttack, all at the same ε.
+"""
+from __future__ import annotations
+
+import timm
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+from torchmetrics import MeanMetric
+
+from suite.classifier import ClassifierModule
+from suite.errors import UserError
+from suite.models import InputNormalization, build_timm_model, norm_layer_from_config
+from suite.task import Task
+from tasks.adversarial.attacks import ThreatModel, adversarial_examples, check_pixel_range
+from tasks.adversarial.norm_modes import ATTACK_NORM_MODES
+from tasks.adversarial.small_cnn import SmallConvNet
+
+
+class AdversarialClassifier(ClassifierModule):
+    """`ClassifierModule` trained on adversarial examples and tested against attacks.
+
+    ``train/loss`` and ``train/acc`` are measured on the inputs the model trains on (adversarial, or
+    mixed with clean ones). ``test/acc`` is clean accuracy; ``test/robust_acc_<attack>`` counts a test
+    image as robust when it is classified correctly both clean and attacked, so on every evaluation
+    robust accuracy <= clean accuracy on the same samples. Test attacks always craft in eval mode: they
+    attack the function being scored.
+    """
+
+    def __init__(self, network: nn.Module, num_classes: int, optim_cfg, batch_size: int, label_smoothing: float,
+                 train_threat: ThreatModel, adv_ratio: float, attack_norm_mode: str,
+                 eval_attacks: dict[str, tuple[str, ThreatModel]], seed: int = 0):
+        super().__init__(network, num_classes, optim_cfg, batch_size, label_smoothing)
+        self.num_classes = num_classes
+        self.train_threat = train_threat
+        self.adv_ratio = adv_ratio
+        self.attack_norm_mode = attack_norm_mode
+        self.eval_attacks = eval_attacks
+        self.seed = seed
+        self.robust_accuracy = nn.ModuleDict({name: MeanMetric() for name in eval_attacks})
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        num_attacked = round(self.adv_ratio * len(labels))
+        if num_attacked:
+            attacked = adversarial_examples(self.network, images[:num_attacked], labels[:num_attacked], "pgd",
+                                            self.train_threat, self.attack_norm_mode, self.num_classes, self.seed)
+            images = torch.cat([attacked, images[num_attacked:]])
+        return self.classification_step("train", images, labels)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        images, labels = batch
+        self.classification_step("test", images, labels)
+        clean_correct = self(images).argmax(1) == labels
+        for name, (attack, threat) in self.eval_attacks.items():
+            attacked = adversarial_examples(self.network, images, labels, attack, threat, "eval",
+                                            self.num_classes, self.seed)
+            robust = clean_correct & (self(attacked).argmax(1) == labels)
+            self.robust_accuracy[name].update(robust.float())
+            self.log(f"test/robust_acc_{name}", self.robust_accuracy[name], on_step=False, on_epoch=True)
+
+
+def build_network(cfg, splits) -> nn.Module:
+    """InputNormalization with the data's mean/std, then ``model.name`` (small_cnn or a timm model)."""
+    if cfg.model.name == "small_cnn":
+        model = SmallConvNet(splits.in_channels, splits.num_classes, norm_layer_from_config(cfg.norm),
+                             tuple(cfg.model.widths))
+    else:
+        model = build_timm_model(cfg.model, cfg.norm, splits.in_channels, splits.num_classes)
+    return nn.Sequential(InputNormalization(splits.mean, splits.std), model)
+
+
+def train_threat(task_cfg) -> ThreatModel:
+    return ThreatModel(task_cfg.epsilon, task_cfg.step_size, task_cfg.train_steps, task_cfg.random_start)
+
+
+def eval_attacks(task_cfg) -> dict[str, tuple[str, ThreatModel]]:
+    """Metric suffix -> (attack, threat): fgsm, pgd<steps> per ``eval_pgd_steps``, autoattack if enabled."""
+    threat = ThreatModel(task_cfg.epsilon, task_cfg.eval_step_size, 1, random_start=True)
+    attacks = {"fgsm": ("fgsm", threat)}
+    for steps in task_cfg.eval_pgd_steps:
+        attacks[f"pgd{steps}"] = ("pgd", ThreatModel(threat.epsilon, threat.step_size, steps, random_start=True))
+    if task_cfg.eval_autoattack:
+        attacks["autoattack"] = ("autoattack", threat)
+    return attacks
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class AdversarialTask(Task):
+    """PGD adversarial training of a classifier with the chosen norm; clean and robust test accuracy."""
+
+    def validate(self, cfg) -> None:
+        task = cfg.task
+        if not 0.0 <= task.epsilon <= 1.0:
+            raise UserError(f"task.epsilon={task.epsilon} is outside [0, 1]: it is an L∞ radius in pixel units "
+                            f"(images in [0, 1]), e.g. 0.3 for digits or 8/255 for CIFAR-10")
+        for key in ("step_size", "eval_step_size"):
+            if not task[key] > 0:
+                raise UserError(f"task.{key} must be positive, got {task[key]}")
+        if not _is_positive_int(task.train_steps):
+            raise UserError(f"task.train_steps must be an integer >= 1, got {task.train_steps!r}")
+        steps = OmegaConf.to_container(task.eval_pgd_steps) if OmegaConf.is_list(task.eval_pgd_steps) else None
+        if steps is None or not all(_is_positive_int(step) for step in steps):
+            raise UserError(f"task.eval_pgd_steps must be a list of integers >= 1, e.g. [20, 100], "
+                            f"got {task.eval_pgd_steps!r}")
+        if not 0.0 <= task.adv_ratio <= 1.0:
+            raise UserError(f"task.adv_ratio must be in [0, 1] (the attacked fraction of a batch), got {task.adv_ratio}")
+        if task.attack_norm_mode not in ATTACK_NORM_MODES:
+            raise UserError(f"task.attack_norm_mode must be one of {', '.join(ATTACK_NORM_MODES)}, "
+                            f"got {task.attack_norm_mode!r}")
+        attacked = round(task.adv_ratio * cfg.data.batch_size)
+        if task.attack_norm_mode == "train" and attacked == 1:
+            raise UserError(f"task.adv_ratio={task.adv_ratio} attacks 1 image per batch of {cfg.data.batch_size}: "
+                            f"batch statistics need 2; raise task.adv_ratio or data.batch_size")
+        metrics = ["test/acc", *(f"test/robust_acc_{name}" for name in eval_attacks(task))]
+        if task.main_metric not in metrics:
+            raise UserError(f"task.main_metric={task.main_metric} is not measured: choose one of {', '.join(metrics)}")
+        if cfg.model.name != "small_cnn" and not timm.is_model(cfg.model.name):
+            raise UserError(f"unknown model '{cfg.model.name}': set model.name=small_cnn or a name from "
+                            f"timm.list_models()")
+
+    def module(self, cfg, datamodule) -> AdversarialClassifier:
+        splits = datamodule.splits
+        return AdversarialClassifier(build_network(cfg, splits), splits.num_classes, cfg.task.optim,
+                                     cfg.data.batch_size, cfg.task.label_smoothing, train_threat(cfg.task),
+                                     cfg.task.adv_ratio, cfg.task.attack_norm_mode, eval_attacks(cfg.task), cfg.seed)
+
+    def run(self, cfg, session) -> dict[str, float]:
+        datamodule = self.datamodule(cfg)
+        for name, loader in (("training", datamodule.train_dataloader()), ("test", datamodule.test_dataloader())):
+            try:
+                check_pixel_range(next(iter(loader))[0])
+            except ValueError as error:
+                raise UserError(f"data={cfg.data.name}, first {name} batch: {error}") from None
+        # Test attacks need gradients: Lightning's default inference mode would forbid them.
+        return session.fit_and_test(self.module(cfg, datamodule), datamodule, inference_mode=False)
