@@ -62,8 +62,9 @@ def _carried_keywords(old: nn.Module) -> dict:
     return carried
 
 
-def _placement(old: nn.Module) -> dict:
-    for tensor in list(old.parameters(recurse=False)) + list(old.buffers(recurse=False)):
+def _placement(module: nn.Module) -> dict:
+    """Device and dtype of the first floating-point tensor of ``module`` (and its children); {} if none."""
+    for tensor in list(module.parameters()) + list(module.buffers()):
         if tensor.is_floating_point():
             return {"device": tensor.device, "dtype": tensor.dtype}
     return {}
@@ -79,11 +80,11 @@ def _copy_state(old: nn.Module, new: nn.Module) -> None:
             target.copy_(source)
 
 
-def _replacement(old: nn.Module, name: str, where: str, kw: dict) -> nn.Module:
+def _replacement(old: nn.Module, name: str, where: str, kw: dict, model_placement: dict) -> nn.Module:
     accepted = accepted_keywords(NORMS.get(name))
     carried = {k: v for k, v in _carried_keywords(old).items() if accepted is None or k in accepted}
     new = build_with_group_rule(name, _num_channels(old), where, **{**carried, **kw})
-    new.to(**_placement(old))
+    new.to(**(_placement(old) or model_placement))  # a layer without tensors follows the model
     _copy_state(old, new)
     new.train(old.training)
     drop, act = getattr(old, "drop", None), getattr(old, "act", None)
@@ -95,7 +96,8 @@ def _replacement(old: nn.Module, name: str, where: str, kw: dict) -> nn.Module:
 def convert(model: nn.Module, name: str, **kw) -> nn.Module:
     """Replace every layer ``is_norm_layer`` accepts by the registered norm ``name``, in place; return the model.
 
-    Each new layer gets the old one's channel count, eps, affine flag, device, dtype and train/eval mode,
+    Each new layer gets the old one's channel count, eps, affine flag, device, dtype (the model's if the
+    layer has no tensors) and train/eval mode,
     and its weight and bias where the shapes match. From BatchNorm-like layers it also gets momentum,
     track_running_stats and, where shapes match, the running statistics, so ``convert(model, "bn")`` and
     ``convert(model, "bgn", num_groups=<at least the widest layer>)`` leave eval outputs unchanged.
@@ -107,15 +109,16 @@ def convert(model: nn.Module, name: str, **kw) -> nn.Module:
     """
     NORMS.get(name)  # an unknown name fails before the model is touched
     if is_norm_layer(model):
-        return _replacement(model, name, type(model).__name__, kw)
+        return _replacement(model, name, type(model).__name__, kw, {})
     qualified_names = {module: qualified for qualified, module in model.named_modules(remove_duplicate=False)}
+    model_placement = _placement(model)
     replaced: dict[int, nn.Module] = {}  # a layer shared by two parents gets one replacement
     for parent in list(model.modules()):
         for child_name, child in list(parent.named_children()):
             if not is_norm_layer(child):
                 continue
             if id(child) not in replaced:
-                replaced[id(child)] = _replacement(child, name, qualified_names[child], kw)
+                replaced[id(child)] = _replacement(child, name, qualified_names[child], kw, model_placement)
             setattr(parent, child_name, replaced[id(child)])
     return model
 
