@@ -1,0 +1,99 @@
+"""The study grid: tasks x norms x batch sizes x seeds, expanded into cells.
+
+A cell is one `suite.run.run` with the overrides ``task=<t> norm=<n> <batch-axis>=<b>
+seed=<s> run_id=<cell id>`` plus the profile's fixed overrides. The cell id is
+deterministic, ``bs<b>-s<s>-<digest>``, where the digest hashes the fixed overrides of
+the cell's task: re-running a study finds its finished cells again, and changing a
+profile's settings (epochs, say) gives new ids instead of mixing old results in.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from suite.errors import UserError
+
+
+# A cell's run id; the sweep fills it with interpolations of the swept keys.
+CELL_ID = "bs{batch}-s{seed}-{digest}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid; `batch_axis` is the override key the batch size sets."""
+
+    task: str
+    norm: str
+    batch_size: int
+    seed: int
+    batch_axis: str
+    fixed_overrides: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        return settings_digest(self.task, self.batch_axis, self.fixed_overrides)
+
+    @property
+    def cell_id(self) -> str:
+        return CELL_ID.format(batch=self.batch_size, seed=self.seed, digest=self.digest)
+
+    def overrides(self) -> list[str]:
+        """The overrides that define this cell's run (output paths and logging come on top)."""
+        return [f"task={self.task}", f"norm={self.norm}", f"{self.batch_axis}={self.batch_size}",
+                f"seed={self.seed}", f"run_id={self.cell_id}", *self.fixed_overrides]
+
+    def metrics_path(self, runs_dir: Path) -> Path:
+        """Where `suite.session.RunSession` writes this cell's metrics.json."""
+        return Path(runs_dir) / self.task / self.norm / self.cell_id / "metrics.json"
+
+
+def settings_digest(task: str, batch_axis: str, fixed_overrides: tuple[str, ...]) -> str:
+    """8 hex digits identifying a task's settings in a study (not its norm, batch or seed)."""
+    text = "\n".join([task, batch_axis, *fixed_overrides])
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def task_overrides(profile, task: str) -> tuple[str, ...]:
+    """The profile's overrides for every cell, then those for `task` (later ones win)."""
+    per_task = profile.task_overrides.get(task) or []
+    return tuple(str(item) for item in [*profile.overrides, *per_task])
+
+
+def batch_axis(profile, task: str) -> str:
+    if task not in profile.batch_axis:
+        raise UserError(f"the study has no batch axis for task '{task}': add batch_axis.{task}=<override key>, "
+                        f"e.g. data.batch_size")
+    return str(profile.batch_axis[task])
+
+
+def expand_grid(profile) -> list[Cell]:
+    """Every cell of `profile`, task-major, then norm, batch size (small first: slowest), seed."""
+    for key in ("tasks", "norms", "batch_sizes", "seeds"):
+        if not profile[key]:
+            raise UserError(f"the study grid needs at least one entry in {key}")
+    for size in profile.batch_sizes:
+        if not isinstance(size, int) or size < 1:
+            raise UserError(f"batch_sizes must be positive integers, got {size!r}")
+    cells = []
+    for task in profile.tasks:
+        axis, fixed = batch_axis(profile, task), task_overrides(profile, task)
+        cells += [Cell(str(task), str(norm), int(size), int(seed), axis, fixed)
+                  for norm in profile.norms for size in sorted(profile.batch_sizes) for seed in profile.seeds]
+    return cells
+
+
+def sweep_overrides(cells: list[Cell]) -> list[str]:
+    """Hydra multirun overrides covering `cells` of one task: comma-separated norms, batch
+    sizes and seeds, and a run id interpolated from the swept values (= each `Cell.cell_id`)."""
+    first = cells[0]
+    if any((cell.task, cell.batch_axis, cell.fixed_overrides) != (first.task, first.batch_axis, first.fixed_overrides)
+           for cell in cells):
+        raise ValueError("one sweep covers the cells of one task with the same settings")
+
+    def values(attribute: str) -> str:
+        return ",".join(str(value) for value in dict.fromkeys(getattr(cell, attribute) for cell in cells))
+
+    run_id = CELL_ID.format(batch="${" + first.batch_axis + "}", seed="${seed}", digest=first.digest)
+    return [f"task={first.task}", f"norm={values('norm')}", f"{first.batch_axis}={values('batch_size')}",
+            f"seed={values('seed')}", f"run_id={run_id}", *first.fixed_overrides]

@@ -1,0 +1,39 @@
+"""The study's figure per task: main metric against batch size, one line per norm."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the study runs headless
+import matplotlib.pyplot as plt  # noqa: E402
+
+from suite.study.aggregate import batch_statistics  # noqa: E402
+
+
+def plot_task(frame, task: str, path: Path) -> Path:
+    """A PNG of mean ± std (error bars) of `task`'s main metric over seeds, batch size on
+    a log2 axis, as in the GN paper's Figure 1; norms without finished cells are left out."""
+    stats = batch_statistics(frame, task)
+    names = frame[frame.task == task].main_metric.dropna()
+    metric = names.iloc[0] if not names.empty else "main metric"
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for norm in dict.fromkeys(stats.index.get_level_values("norm")):
+        curve = stats.loc[norm].dropna(subset=["mean"])
+        if curve.empty:
+            continue
+        axes.errorbar(curve.index, curve["mean"], yerr=curve["std"].fillna(0), marker="o", capsize=3, label=norm)
+    sizes = sorted(stats.index.get_level_values("batch_size").unique())
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(sizes, [str(size) for size in sizes])
+    axes.set_xlabel("batch size")
+    axes.set_ylabel(metric)
+    axes.set_title(f"{task}: {metric} against batch size")
+    axes.grid(alpha=0.3)
+    if axes.lines:
+        axes.legend(title="norm")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

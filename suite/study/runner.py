@@ -1,0 +1,125 @@
+"""Running a study: one Hydra multirun per task, cells in parallel, failures recorded.
+
+For each task the runner
+
+1. skips the task when every cell's metrics.json says ``finished``;
+2. composes one config per norm first: a sweep whose config cannot be composed (a
+   task without configs/task/<task>.yaml, an unknown batch-axis key) would abort as a
+   whole, so such cells are recorded as failed with the error and left out;
+3. launches ``python -m suite.study.cell -m ...`` with Hydra's joblib launcher
+   (``n_jobs`` = cores // threads per cell), its output in ``logs/<task>.log``, and
+   prints each cell's result as it lands;
+4. records any cell the sweep did not reach (its process died) as failed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from suite.config import compose_config
+from suite.errors import UserError
+from suite.results import read_metrics, write_json_atomic
+from suite.study.cell import is_finished
+from suite.study.grid import Cell, expand_grid, sweep_overrides
+
+
+def runtime_overrides(profile, study_dir: Path) -> list[str]:
+    """Where cells write and how they log; not part of a cell's identity."""
+    return [f"paths.runs={study_dir / 'cells'}", f"logger.mode={profile.logger_mode}",
+            f"logger.save_dir={study_dir}", f"logger.project={profile.wandb_project}"]
+
+
+def parallel_jobs(profile, pending: int) -> int:
+    """``n_jobs`` from the profile, else cores // threads_per_cell, never above `pending`."""
+    jobs = profile.n_jobs or max(1, (os.cpu_count() or 1) // profile.threads_per_cell)
+    return max(1, min(jobs, pending))
+
+
+def unrun_record(cell: Cell, error: str) -> dict:
+    """metrics.json for a cell that never started."""
+    return {"status": "failed", "error": error, "run_id": cell.cell_id, "task": cell.task, "norm": cell.norm,
+            "batch_size": cell.batch_size, "seed": cell.seed, "main_metric": None, "metrics": {}}
+
+
+def composable(cells: list[Cell], runtime: list[str], runs_dir: Path) -> list[Cell]:
+    """The cells whose norm's config composes; the others are recorded as failed."""
+    runnable = []
+    for norm in dict.fromkeys(cell.norm for cell in cells):
+        of_norm = [cell for cell in cells if cell.norm == norm]
+        try:
+            compose_config([*of_norm[0].overrides(), *runtime])
+        except UserError as error:
+            for cell in of_norm:
+                write_json_atomic(cell.metrics_path(runs_dir), unrun_record(cell, f"UserError: {error}"))
+            print(f"  {of_norm[0].task} {norm}: {len(of_norm)} cells failed before running: {error}", flush=True)
+            continue
+        runnable += of_norm
+    return runnable
+
+
+def describe(cell: Cell, runs_dir: Path) -> str:
+    record = read_metrics(cell.metrics_path(runs_dir))
+    where = f"{cell.task} {cell.norm} batch {cell.batch_size} seed {cell.seed}"
+    if record["status"] == "finished":
+        metric = record["main_metric"]
+        value = record["metrics"].get(metric, float("nan"))
+        return f"{where}: {metric}={value:.4f} ({record.get('wall_time_s', 0):.0f} s)"
+    return f"{where}: FAILED {record['error']}"
+
+
+def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], jobs: int) -> int:
+    """Run one task's sweep over `cells` (none of which has a metrics.json), printing
+    cells as they land; returns the sweep's exit code."""
+    task = cells[0].task
+    runs_dir = study_dir / "cells"
+    command = [sys.executable, "-m", "suite.study.cell", "-m", *sweep_overrides(cells), *runtime,
+               "trainer.enable_progress_bar=false", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
+               f"hydra.sweep.dir={study_dir / 'hydra' / task}"]
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    environment = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    log_path = study_dir / "logs" / f"{task}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    waiting = list(cells)
+    with open(log_path, "a") as log:
+        log.write(f"\n$ {' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        while waiting:
+            exit_code = process.poll()
+            landed = [cell for cell in waiting if cell.metrics_path(runs_dir).is_file()]
+            for cell in landed:
+                print(f"  {describe(cell, runs_dir)}", flush=True)
+                waiting.remove(cell)
+            if exit_code is not None:
+                break
+            time.sleep(2)
+        exit_code = process.wait()
+    for cell in waiting:
+        error = f"no result: the {task} sweep ended (exit code {exit_code}) before this cell ran; see {log_path}"
+        write_json_atomic(cell.metrics_path(runs_dir), unrun_record(cell, error))
+        print(f"  {describe(cell, runs_dir)}", flush=True)
+    return exit_code
+
+
+def run_study(profile, study_dir: Path) -> list[Cell]:
+    """Run every unfinished cell of `profile`'s grid; returns the grid."""
+    cells = expand_grid(profile)
+    runtime = runtime_overrides(profile, study_dir)
+    runs_dir = study_dir / "cells"
+    for task in dict.fromkeys(cell.task for cell in cells):
+        of_task = [cell for cell in cells if cell.task == task]
+        pending = [cell for cell in of_task if not is_finished(cell.metrics_path(runs_dir))]
+        print(f"{task}: {len(of_task) - len(pending)} of {len(of_task)} cells already finished", flush=True)
+        for cell in pending:  # failed attempts are retried: their old record goes
+            cell.metrics_path(runs_dir).unlink(missing_ok=True)
+        runnable = composable(pending, runtime, runs_dir) if pending else []
+        if runnable:
+            jobs = parallel_jobs(profile, len(runnable))
+            started = time.time()
+            exit_code = sweep(runnable, study_dir, runtime, jobs)
+            print(f"{task}: sweep done in {time.time() - started:.0f} s with {jobs} parallel cells "
+                  f"(exit code {exit_code})", flush=True)
+    return cells
