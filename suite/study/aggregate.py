@@ -55,7 +55,8 @@ def batch_statistics(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     return stats
 
 
-def format_cell(mean: float, std: float, count: int, planned: int) -> str:
+def format_cell(mean: float, std: float, count: float, planned: float) -> str:
+    count, planned = int(count), int(planned)  # a row of `batch_statistics` holds them as floats
     if count == 0:
         return "failed"
     text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"

@@ -1,0 +1,59 @@
+"""The grid: cells, their deterministic ids, and the sweep that reaches the same ids."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from omegaconf import OmegaConf
+
+from suite.config import compose_config
+from suite.errors import UserError
+from suite.study.grid import expand_grid, sweep_overrides
+from suite.study.profile import load_profile, profiles
+
+
+def test_profiles_compose_and_expand_to_the_full_product():
+    assert {"quick", "default", "paper"} <= set(profiles())
+    for name in profiles():
+        profile = load_profile(name)
+        cells = expand_grid(profile)
+        expected = itertools.product(profile.tasks, profile.norms, sorted(profile.batch_sizes), profile.seeds)
+        assert [(c.task, c.norm, c.batch_size, c.seed) for c in cells] == list(expected)
+        assert len({cell.cell_id for cell in cells if cell.task == cells[0].task and cell.norm == cells[0].norm}) \
+            == len(profile.batch_sizes) * len(profile.seeds)
+
+
+def test_default_profile_is_the_issue_grid():
+    profile = load_profile("default")
+    assert list(profile.tasks) == ["cls", "nas", "adv", "fsl", "uda"]
+    assert list(profile.norms) == ["bn", "gn", "ln", "in", "pn", "bgn"]
+    assert list(profile.batch_sizes) == [2, 4, 8, 16, 32] and list(profile.seeds) == [0, 1, 2]
+    assert profile.study_id == "default"
+
+
+def test_cell_ids_are_deterministic_and_change_with_the_settings():
+    first = expand_grid(load_profile("quick"))
+    again = expand_grid(load_profile("quick"))
+    longer = expand_grid(load_profile("quick", ["task_overrides.cls=['trainer.max_epochs=3']"]))
+    assert [c.cell_id for c in first] == [c.cell_id for c in again]
+    assert not {c.cell_id for c in first} & {c.cell_id for c in longer}
+
+
+def test_unknown_profile_and_missing_batch_axis_are_one_line_errors():
+    with pytest.raises(UserError, match="profile= one of"):
+        load_profile("nope")
+    with pytest.raises(UserError, match="batch_axis.cls"):
+        expand_grid(load_profile("quick", ["~batch_axis.cls"]))
+
+
+def test_the_swept_run_id_resolves_to_each_cells_id():
+    """Compose each cell the way the sweep's job does (the sweep's fixed overrides plus one
+    value per swept key) and check Hydra resolves run_id to the id the runner expects."""
+    cells = expand_grid(load_profile("quick", ["batch_sizes=[2,8]", "seeds=[0,3]"]))
+    template = {item.split("=", 1)[0]: item.split("=", 1)[1] for item in sweep_overrides(cells)}
+    assert template["norm"] == "bn,gn,bgn" and template["data.batch_size"] == "2,8"
+    for cell in cells:
+        chosen = {**template, "norm": cell.norm, "data.batch_size": str(cell.batch_size), "seed": str(cell.seed)}
+        cfg = compose_config([f"{key}={value}" for key, value in chosen.items()])
+        assert OmegaConf.select(cfg, "run_id") == cell.cell_id
+        assert (cfg.norm.name, cfg.data.batch_size, cfg.seed) == (cell.norm, cell.batch_size, cell.seed)
