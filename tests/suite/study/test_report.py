@@ -1,0 +1,46 @@
+"""Report files from synthetic cells, and the ``report <study-dir>`` rebuild."""
+from __future__ import annotations
+
+import statistics
+
+import matplotlib.image
+import pandas as pd
+from omegaconf import OmegaConf
+
+from suite.study.__main__ import main
+from suite.study.aggregate import collect
+from suite.study.report import write_report
+
+
+def write_values(cells, runs_dir, write_cell):
+    """test/acc = 0.9 for gn everywhere; bn loses 0.1 per halving below 32, plus seed noise."""
+    values = {}
+    for cell in cells:
+        base = 0.9 if cell.norm == "gn" else 0.9 - 0.1 * (32 // cell.batch_size - 1) / 15 * 4
+        values[cell] = base + 0.01 * cell.seed
+        write_cell(cell, runs_dir, value=values[cell])
+    return values
+
+
+def test_report_writes_csv_tables_plots_and_summary(tmp_path, small_cells, write_cell):
+    values = write_values(small_cells, tmp_path / "cells", write_cell)
+    frame = collect(small_cells, tmp_path / "cells")
+    report = write_report(frame, tmp_path, "demo", threshold=0.05, command="python -m suite.study profile=demo")
+    csv = pd.read_csv(report.cells_csv)
+    assert len(csv) == len(small_cells) and set(csv.status) == {"finished"}
+    bn_two = [values[c] for c in small_cells if (c.norm, c.batch_size) == ("bn", 2)]
+    assert f"{statistics.mean(bn_two):.3f} ± {statistics.stdev(bn_two):.3f}" in report.tables["cls"].read_text()
+    image = matplotlib.image.imread(report.plots["cls"])
+    assert image.ndim == 3 and image.shape[0] > 100
+    summary = report.summary.read_text()
+    assert "more than 0.05 below its best at batch 2" in summary.split("**bn**")[1].splitlines()[0]
+    assert "within 0.05 of its best at every batch size" in summary.split("**gn**")[1].splitlines()[0]
+
+
+def test_report_command_rebuilds_from_cells_on_disk(tmp_path, small_profile, small_cells, write_cell):
+    write_values(small_cells, tmp_path / "cells", write_cell)
+    small_profile.command = "python -m suite.study profile=quick"
+    OmegaConf.save(small_profile, tmp_path / "study.yaml")
+    assert main(["report", str(tmp_path), "logger_mode=disabled"]) == 0
+    assert (tmp_path / "cls.png").is_file() and (tmp_path / "cells.csv").is_file()
+    assert "Made by: `python -m suite.study profile=quick`" in (tmp_path / "summary.md").read_text()

@@ -1,0 +1,82 @@
+"""Running studies: a real Hydra joblib sweep, resume, and failures that do not stop it."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from suite.config import compose_config
+from suite.results import read_metrics
+from suite.study import runner
+from suite.study.cell import run_cell
+from suite.study.grid import expand_grid
+from suite.study.profile import load_profile
+
+TINY = "task_overrides.cls=['trainer.max_epochs=1','trainer.limit_train_batches=2'," \
+       "'trainer.limit_val_batches=1','trainer.limit_test_batches=1','model.name=resnet10t']"
+
+
+def forbid_sweeps(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a sweep was launched: {args[0]}")
+
+    monkeypatch.setattr(runner.subprocess, "Popen", refuse)
+
+
+def test_resume_launches_nothing_when_every_cell_is_finished(tmp_path, monkeypatch, small_profile, write_cell):
+    cells = expand_grid(small_profile)
+    for cell in cells:
+        write_cell(cell, tmp_path / "cells", value=0.5)
+    forbid_sweeps(monkeypatch)
+    runner.run_study(small_profile, tmp_path)
+    assert all(read_metrics(cell.metrics_path(tmp_path / "cells"))["metrics"]["test/acc"] == 0.5 for cell in cells)
+
+
+def test_resume_sweeps_only_unfinished_and_failed_cells(tmp_path, monkeypatch, small_profile, write_cell):
+    cells = expand_grid(small_profile)
+    finished = [cell for cell in cells if cell.batch_size == 32]
+    for cell in finished:
+        write_cell(cell, tmp_path / "cells", value=0.5)
+    write_cell(cells[0], tmp_path / "cells", status="failed", error="RuntimeError: earlier attempt")
+    swept = []
+    monkeypatch.setattr(runner, "sweep", lambda cells, *args: swept.extend(cells) or 0)
+    runner.run_study(small_profile, tmp_path)
+    assert sorted(c.cell_id + c.norm for c in swept) == sorted(c.cell_id + c.norm for c in cells if c.batch_size == 2)
+    assert not cells[0].metrics_path(tmp_path / "cells").exists()  # the failed attempt's record is retried
+
+
+def test_a_cell_failing_before_its_session_is_recorded(tmp_path):
+    cfg = compose_config(["logger.mode=disabled", f"paths.runs={tmp_path}", "run_id=bad", "norm=gn",
+                          "norm.eps=-1"])
+    assert run_cell(cfg, threads=1) == "failed"
+    record = read_metrics(tmp_path / "cls" / "gn" / "bad" / "metrics.json")
+    assert record["status"] == "failed" and "norm.eps must be positive" in record["error"]
+    assert (record["task"], record["norm"], record["seed"]) == ("cls", "gn", 0)
+
+
+def test_sweep_runs_cells_in_parallel_records_failures_and_resumes(tmp_path, monkeypatch):
+    """bn at batch 8 trains; batch 4096 exceeds digits' training images and fails inside its
+    run; a task without a config fails before any sweep; all are recorded, the study goes on."""
+    profile = load_profile("quick", [f"reports_dir={tmp_path}", "tasks=[cls,nosuchtask]", "norms=[bn]",
+                                     "batch_sizes=[8,4096]", "+batch_axis.nosuchtask=data.batch_size",
+                                     "logger_mode=disabled", "n_jobs=2", TINY])
+    cells = expand_grid(profile)
+    runner.run_study(profile, tmp_path)
+    records = {(c.task, c.batch_size): read_metrics(c.metrics_path(tmp_path / "cells")) for c in cells}
+    assert records["cls", 8]["status"] == "finished" and 0 <= records["cls", 8]["metrics"]["test/acc"] <= 1
+    assert records["cls", 4096]["status"] == "failed"
+    assert re.search(r"batch_size=4096 exceeds the \d+ training images", records["cls", 4096]["error"])
+    assert all(records["nosuchtask", size]["error"].startswith("UserError: unknown task") for size in (8, 4096))
+    assert (tmp_path / "logs" / "cls.log").is_file()
+
+    finished = cells[0].metrics_path(tmp_path / "cells")
+    before = finished.stat().st_mtime_ns
+    forbid_sweeps(monkeypatch)
+    runner.run_study(load_profile("quick", [f"reports_dir={tmp_path}", "norms=[bn]", "batch_sizes=[8]",
+                                            "logger_mode=disabled", TINY]), tmp_path)
+    assert finished.stat().st_mtime_ns == before
+
+
+def test_cli_errors_are_one_line():
+    result = subprocess.run([sys.executable, "-m", "suite.study", "profile=nope"], capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
