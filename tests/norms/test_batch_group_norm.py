@@ -9,9 +9,11 @@ from norms.batch_group_norm import BatchGroupNormFunction
 BATCH_NORMS = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
 
 
+@pytest.mark.parametrize("small_shape", [(5, 8), (2, 8, 3), (2, 8, 2, 3), (2, 8, 2, 1, 2)], ids=["rank2", "rank3", "rank4", "rank5"])
 @pytest.mark.parametrize("groups, affine", [(1, True), (4, True), (8, True), (2, False)])
-def test_function_gradcheck_float64(shape, groups, affine):
-    x = (torch.randn(shape, dtype=torch.float64) * 2 + 1).requires_grad_()
+def test_function_gradcheck_float64(small_shape, groups, affine):
+    """Full (not fast-mode) gradcheck; small inputs, since it costs one backward per output element."""
+    x = (torch.randn(small_shape, dtype=torch.float64) * 2 + 1).requires_grad_()
     weight = torch.randn(8, dtype=torch.float64, requires_grad=True) if affine else None
     bias = torch.randn(8, dtype=torch.float64, requires_grad=True) if affine else None
     inputs = (x, weight, bias) if affine else (x,)
