@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from suite.errors import UserError
+from suite.config import CONFIG_DIR, validate
 from suite.run import run
 
 SHORT = ["task=fsl", "task.train_episodes=30", "task.val_episodes=5", "task.test_episodes=40",
@@ -62,3 +63,10 @@ def test_fake_mini_imagenet_above_chance_in_episode_mode(make_config, tmp_path):
 def test_bad_input_is_a_clear_error(make_config, override, message):
     with pytest.raises(UserError, match=message):
         run(make_config("task=fsl", override))
+
+
+@pytest.mark.parametrize("experiment", sorted(path.stem for path in CONFIG_DIR.glob("experiment/fsl_*.yaml")))
+def test_presets_compose_and_validate(make_config, experiment):
+    cfg = make_config("task=fsl", f"experiment={experiment}")
+    validate(cfg)
+    assert cfg.task.test_episodes >= 600 and cfg.task.train_ways >= cfg.task.test_ways
