@@ -1,0 +1,119 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from suite.errors import UserError
+from suite.run import run
+from suite.session import RunSession
+from tasks.uda import DomainAdaptationTask
+
+SHORT = ["task=uda", "data.image_size=16", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1",
+         "trainer.limit_test_batches=1", "data.eval_batch_size=64", "task.target.eval_batch_size=64"]
+
+
+def _parameters(module):
+    return {name: value.detach().clone() for name, value in module.named_parameters()}
+
+
+def _changed(before, module):
+    return all(not torch.equal(before[name], value) for name, value in module.named_parameters() if value.ndim >= 2)
+
+
+HEADS = ("features", "classifier", "discriminator")
+
+
+class RecordingTask(DomainAdaptationTask):
+    """The real task, keeping the module it builds and a copy of its initial weights."""
+
+    def module(self, cfg, datamodule):
+        self.built = super().module(cfg, datamodule)
+        self.initial = {part: _parameters(getattr(self.built, part)) for part in HEADS}
+        return self.built
+
+
+@pytest.mark.parametrize("norm", ["bgn"])
+def test_short_dann_run_trains_both_heads_and_reports_target_and_source_accuracy(make_config, norm):
+    cfg = make_config(*SHORT, f"norm={norm}")
+    task = RecordingTask()
+    task.validate(cfg)
+    with RunSession(cfg) as session:
+        metrics = task.run(cfg, session)
+    for part in HEADS:
+        assert _changed(task.initial[part], getattr(task.built, part)), f"{part} did not train"
+    for key in ("test/acc", "test/source_acc", "val/acc", "train/acc"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["train/domain_loss"] > 0
+    assert metrics["train/loss"] > metrics["train/class_loss"]  # the domain loss is in the objective
+
+
+def test_run_writes_target_and_source_accuracy_to_metrics_json(make_config):
+    cfg = make_config(*SHORT, "norm=bn", "task.adapt=false", "run_id=uda-test")
+    metrics = run(cfg)
+    results = json.loads((Path(cfg.paths.runs) / "uda" / "bn" / "uda-test" / "metrics.json").read_text())
+    assert results["status"] == "finished" and results["main_metric"] == "test/acc"
+    for key in ("test/acc", "test/source_acc"):
+        assert results["metrics"][key] == pytest.approx(metrics[key])
+        assert 0.0 <= metrics[key] <= 1.0
+    # Source-only: the domain loss is measured but carries no weight.
+    assert metrics["train/loss"] == pytest.approx(metrics["train/class_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("norm, batch_dependent", [("bgn", True), ("gn", False)])
+def test_norm_batches_changes_source_features_only_for_batch_dependent_norms(make_config, norm, batch_dependent):
+    task = DomainAdaptationTask()
+    datamodule = task.datamodule(make_config(*SHORT))
+    joint, separate = (task.module(make_config(*SHORT, f"norm={norm}", f"task.norm_batches={mode}"), datamodule).train()
+                       for mode in ("joint", "separate"))
+    separate.load_state_dict(joint.state_dict())
+    torch.manual_seed(0)
+    source, target = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16) * 0.5
+    with torch.no_grad():
+        joint_source, _ = joint.domain_features(source, target)
+        separate_source, _ = separate.domain_features(source, target)
+        alone = separate.features(source)
+    assert torch.allclose(separate_source, alone)
+    assert torch.allclose(joint_source, separate_source, atol=1e-5) != batch_dependent
+
+
+def test_bad_task_options_fail_before_training(make_config):
+    task = DomainAdaptationTask()
+    with pytest.raises(UserError, match="norm_batches"):
+        task.validate(make_config("task=uda", "task.norm_batches=mixed"))
+    with pytest.raises(UserError, match="task.target.image_size=40"):
+        task.validate(make_config("task=uda", "task.target.image_size=32"))
+    with pytest.raises(UserError, match="adapt=false"):
+        task.validate(make_config("task=uda", "task.domain_loss_weight=0"))
+    with pytest.raises(UserError, match="at least 8 px"):
+        task.validate(make_config("task=uda", "data.image_size=4"))
+    with pytest.raises(UserError, match="unknown model"):
+        task.validate(make_config("task=uda", "model.name=not_a_model"))
+
+
+def test_grey_source_with_colour_target_is_a_clear_error(make_config):
+    with pytest.raises(UserError, match="set data.channels=3"):
+        run(make_config(*SHORT, "data.channels=1"))
+
+
+def _office_tree(root: Path, domain: str, classes: list[str]) -> None:
+    for index, name in enumerate(classes):
+        folder = root / domain / "images" / name
+        folder.mkdir(parents=True)
+        for image in range(3):
+            colour = (40 * index, 10 * image, 200 - 30 * index)
+            Image.new("RGB", (20, 20), colour).save(folder / f"{image}.jpg")
+
+
+def test_office31_pair_runs_and_different_class_sets_are_a_clear_error(make_config, tmp_path):
+    _office_tree(tmp_path, "amazon", ["back_pack", "bike"])
+    _office_tree(tmp_path, "webcam", ["back_pack", "bike"])
+    _office_tree(tmp_path, "dslr", ["back_pack", "calculator"])
+    office = ["task=uda", "experiment=uda_office31", f"data.root={tmp_path}", "data.image_size=16",
+              "model.name=test_resnet", "model.pretrained=false", "data.batch_size=2", "data.num_workers=0",
+              "task.target.num_workers=0", "trainer.limit_train_batches=2", "trainer.max_epochs=1"]
+    metrics = run(make_config(*office))
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    with pytest.raises(UserError, match="different class folders.*bike.*calculator"):
+        DomainAdaptationTask().datamodule(make_config(*office, "task.target.domain=dslr"))
