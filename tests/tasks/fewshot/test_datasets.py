@@ -1,10 +1,16 @@
 """Episodic splits: digits' disjoint class split, and clear errors for missing benchmark files."""
+import learn2learn as l2l
 import numpy as np
+import torch
+from torch.utils.data import TensorDataset
 import pytest
+
+from sklearn.datasets import load_digits
 
 from suite.data import build_splits
 from suite.errors import UserError
-from tasks.fewshot.datasets import build_episodic_splits
+from tasks.fewshot.datasets import RotatedClasses, build_episodic_splits
+from tasks.fewshot.episodes import EpisodeDataset, EpisodeShape
 
 
 def labels_of(dataset) -> set[int]:
@@ -17,9 +23,7 @@ def test_digits_split_classes(make_config):
     assert labels_of(splits.test) == {6, 7, 8, 9}
     train_images = {image.numpy().tobytes() for image, _ in splits.train}
     assert not any(image.numpy().tobytes() in train_images for image, _ in splits.val), "val images seen in training"
-    assert len(splits.train) + len(splits.val) == sum(
-        int(np.sum(label == digit)) for digit in range(6) for label in [np.array([l for _, l in splits.train] +
-                                                                                [l for _, l in splits.val])])
+    assert len(splits.train) + len(splits.val) == int(np.isin(load_digits().target, range(6)).sum())
     assert len(splits.val) / (len(splits.train) + len(splits.val)) == pytest.approx(0.2, abs=0.01)
 
 
@@ -35,3 +39,16 @@ def test_missing_directory_with_download_off(make_config, tmp_path, name):
 def test_benchmarks_are_episodic_only(make_config):
     with pytest.raises(UserError, match="few-shot benchmark .* use it with task=fsl"):
         build_splits(make_config("data=omniglot").data)
+
+
+def test_rotated_classes_are_new_classes_and_give_episodes():
+    images = torch.rand(6, 1, 4, 4)
+    meta = l2l.data.MetaDataset(TensorDataset(images, torch.tensor([3, 3, 3, 8, 8, 8])))
+    rotated = RotatedClasses(meta, [3, 8]).meta_dataset()
+    assert sorted(rotated.labels_to_indices) == [12, 13, 14, 15, 32, 33, 34, 35]
+    for position in rotated.labels_to_indices[33]:  # class 8 turned once
+        image, label = rotated[position]
+        source = [i for i in range(3, 6) if torch.equal(torch.rot90(images[i], 1, dims=(-2, -1)), image)]
+        assert label == 33 and len(source) == 1
+    support, query, _ = EpisodeDataset(rotated, EpisodeShape(5, 1, 2), 1, seed=0)[0]
+    assert support.shape == (5, 1, 1, 4, 4) and query.shape == (10, 1, 4, 4)
