@@ -1,11 +1,10 @@
 """Episodic splits: digits' disjoint class split, and clear errors for missing benchmark files."""
 import learn2learn as l2l
 import numpy as np
-import torch
-from torch.utils.data import TensorDataset
 import pytest
-
+import torch
 from sklearn.datasets import load_digits
+from torch.utils.data import TensorDataset
 
 from suite.data import build_splits
 from suite.errors import UserError
