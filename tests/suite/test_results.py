@@ -1,0 +1,32 @@
+import json
+
+import pytest
+
+from suite import results
+from suite.results import package_versions, read_metrics, write_json_atomic
+
+
+def test_write_then_read_round_trips(tmp_path):
+    path = tmp_path / "run" / "metrics.json"
+    write_json_atomic(path, {"metrics": {"test/acc": 0.5}})
+    assert read_metrics(path) == {"metrics": {"test/acc": 0.5}}
+
+
+def test_a_crash_while_writing_keeps_the_previous_file_whole(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    write_json_atomic(path, {"status": "finished"})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.json, "dump", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_json_atomic(path, {"status": "half"})
+    assert json.loads(path.read_text()) == {"status": "finished"}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_versions_name_the_libraries_a_result_depends_on():
+    versions = package_versions()
+    for package in ("python", "torch", "timm", "pytorch-lightning"):
+        assert versions[package]

@@ -1,0 +1,22 @@
+import pytest
+
+from suite.errors import UserError
+from suite.tracking import resolve_mode, run_tags
+
+
+def test_auto_is_offline_without_an_api_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert resolve_mode("auto") == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolve_mode("auto") == "online"
+    assert resolve_mode("disabled") == "disabled"
+    with pytest.raises(UserError):
+        resolve_mode("loud")
+
+
+def test_tags_name_norm_groups_and_batch_size(make_config):
+    tags = run_tags(make_config("norm=bgn", "norm.num_groups=4", "data.batch_size=8"))
+    assert {"task:cls", "norm:bgn", "groups:4", "batch:8", "data:digits"} <= set(tags)
