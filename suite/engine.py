@@ -7,12 +7,14 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 
-def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, **overrides) -> pl.Trainer:
+def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type[pl.Trainer] = pl.Trainer,
+                  **overrides) -> pl.Trainer:
     """A Trainer for one phase of a run.
 
     ``trainer.checkpoint=true`` keeps ``last.ckpt`` in `checkpoint_dir` (what
     ``resume=PATH`` restarts from); results are measured on the final weights.
-    `overrides` replace config values (e.g. ``max_epochs`` for a task's second phase).
+    `overrides` replace config values (e.g. ``max_epochs`` for a task's second phase);
+    `trainer_class` is a `pl.Trainer` subclass where a library needs its own (NNI's traced Trainer).
     """
     options = dict(
         max_epochs=trainer_cfg.max_epochs,
@@ -34,5 +36,5 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, **overrides) -> pl.
     callbacks = []
     if trainer_cfg.checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
-    return pl.Trainer(logger=logger if logger is not None else False, callbacks=callbacks,
-                      enable_checkpointing=bool(callbacks), **options)
+    return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks,
+                         enable_checkpointing=bool(callbacks), **options)
