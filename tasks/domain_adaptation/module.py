@@ -36,6 +36,17 @@ from tasks.domain_adaptation.schedules import dann_annealing, grl_coefficient, t
 NORM_BATCHES = ("joint", "separate")
 
 
+def scale_learning_rate(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter], factor: float) -> None:
+    """Move `parameters` into copies of their groups (same weight decay, momentum, ...)
+    whose learning rate is `factor` times the group's; drops groups left empty."""
+    chosen = {id(parameter) for parameter in parameters}
+    for group in list(optimizer.param_groups):
+        moved = [p for p in group["params"] if id(p) in chosen]
+        group["params"] = [p for p in group["params"] if id(p) not in chosen]
+        optimizer.add_param_group({**group, "params": moved, "lr": group["lr"] * factor})
+    optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
+
+
 class DannModule(TaskModule):
     """Feature extractor, label classifier and domain discriminator behind a GRL.
 
@@ -69,13 +80,7 @@ class DannModule(TaskModule):
         ``backbone_lr_mult`` x the learning rate; DANN's per-step annealing."""
         optimizer = build_optimizer(self, self.optim_cfg, self.batch_size)
         if self.backbone is not None and self.backbone_lr_mult != 1.0:
-            backbone_ids = {id(parameter) for parameter in self.backbone.parameters()}
-            for group in list(optimizer.param_groups):
-                backbone_params = [p for p in group["params"] if id(p) in backbone_ids]
-                group["params"] = [p for p in group["params"] if id(p) not in backbone_ids]
-                optimizer.add_param_group({**group, "params": backbone_params,
-                                           "lr": group["lr"] * self.backbone_lr_mult})
-            optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
+            scale_learning_rate(optimizer, list(self.backbone.parameters()), self.backbone_lr_mult)
         total_steps = int(self.trainer.estimated_stepping_batches)
         warmup_steps = int(self.optim_cfg.warmup_fraction * total_steps)
         scheduler = dann_annealing(optimizer, total_steps, self.annealing.alpha, self.annealing.beta, warmup_steps)
