@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 COUNT_KEYS = ("train_ways", "test_ways", "shots", "test_shots", "query_shots", "test_query_shots",
               "tasks_per_step", "train_episodes", "val_episodes", "test_episodes")
-TRAIN_KEYS = "task.train_ways, task.shots, task.query_shots"
-EVAL_KEYS = "task.test_ways, task.test_shots, task.test_query_shots"
+TRAIN_KEYS = ("task.train_ways", "task.shots", "task.query_shots")
+EVAL_KEYS = ("task.test_ways", "task.test_shots", "task.test_query_shots")
 
 
 class EpisodeDataModule(pl.LightningDataModule):

@@ -15,7 +15,7 @@ import learn2learn as l2l
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 from torchvision import transforms
 
 from suite.data.digits import digit_images
@@ -64,7 +64,8 @@ def build_digits(cfg) -> EpisodicSplits:
     train_idx, val_idx, test_idx = seen[train_part], seen[val_part], classes_subset(split.test_classes)
     mean, std = channel_stats(images[train_idx])
     return EpisodicSplits(
-        train=TensorDataset(images[train_idx], targets[train_idx]), val=TensorDataset(images[val_idx], targets[val_idx]),
+        train=TensorDataset(images[train_idx], targets[train_idx]),
+        val=TensorDataset(images[val_idx], targets[val_idx]),
         test=TensorDataset(images[test_idx], targets[test_idx]), in_channels=cfg.data.channels,
         image_size=cfg.data.image_size, mean=mean, std=std, name="digits",
         val_note=f"held-out {split.val_fraction:.0%} of the images of the training classes")

@@ -37,17 +37,19 @@ def as_meta_dataset(dataset: Dataset) -> l2l.data.MetaDataset:
     return dataset if isinstance(dataset, l2l.data.MetaDataset) else l2l.data.MetaDataset(dataset)
 
 
-def check_episode_fits(meta_dataset: l2l.data.MetaDataset, shape: EpisodeShape, split: str, keys: str) -> None:
-    """A `UserError` naming the config keys when the split has too few classes, or a class too few
-    examples, for `shape`; `keys` names the ways/shots/queries keys of this split."""
+def check_episode_fits(meta_dataset: l2l.data.MetaDataset, shape: EpisodeShape, split: str,
+                       keys: tuple[str, str, str]) -> None:
+    """A `UserError` when the split has too few classes, or a class too few examples, for `shape`;
+    `keys` names the config keys of this split's (ways, shots, queries), which the message says to lower."""
+    ways_key, shots_key, queries_key = keys
     sizes = {label: len(indices) for label, indices in meta_dataset.labels_to_indices.items()}
     if shape.ways > len(sizes):
         raise UserError(f"{shape.ways}-way episodes need {shape.ways} classes but the {split} split has "
-                        f"{len(sizes)}: lower {keys.split(',')[0]} to at most {len(sizes)}")
+                        f"{len(sizes)}: lower {ways_key} to at most {len(sizes)}")
     smallest_label, smallest = min(sizes.items(), key=lambda item: item[1])
     if shape.examples_per_class > smallest:
         raise UserError(f"{shape.shots} shots + {shape.query_shots} queries per class exceed the {smallest} "
-                        f"examples of class {smallest_label} in the {split} split: lower {keys}")
+                        f"examples of class {smallest_label} in the {split} split: lower {shots_key} or {queries_key}")
 
 
 def split_episode(images: torch.Tensor, labels: torch.Tensor, shape: EpisodeShape

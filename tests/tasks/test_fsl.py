@@ -51,7 +51,8 @@ def test_fake_mini_imagenet_above_chance_in_episode_mode(make_config, tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("task.train_ways=7", "7-way episodes need 7 classes but the digits train split has 6: lower task.train_ways"),
-    ("task.test_query_shots=40", r"5 shots \+ 40 queries per class exceed the \d+ examples of class \d in the digits val"),
+    ("task.test_query_shots=40",
+     r"5 shots \+ 40 queries .* exceed the \d+ examples of class \d in the digits val split: lower task.test_shots or"),
     ("task.distance=manhattan", "unknown task.distance 'manhattan': choose one of euclidean, cosine"),
     ("task.eval_norm_mode=batch", "unknown task.eval_norm_mode 'batch'"),
     ("task.test_ways=1", "task.test_ways=1: an episode needs at least 2 classes"),

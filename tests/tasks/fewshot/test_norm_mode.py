@@ -11,8 +11,8 @@ from tasks.fewshot.norm_mode import evaluation_statistics
 
 
 def small_model(norm: str) -> nn.Sequential:
-    model = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), norms.build(norm, 8, **({"num_groups": 4} if norm in ("bgn", "gn") else {})),
-                          nn.Dropout(0.5), nn.Flatten())
+    options = {"num_groups": 4} if norm in ("bgn", "gn") else {}
+    model = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), norms.build(norm, 8, **options), nn.Dropout(0.5), nn.Flatten())
     model.train()
     for _ in range(3):  # running statistics away from their initial values
         model(torch.randn(6, 2, 5, 5) * 3 + 1)
