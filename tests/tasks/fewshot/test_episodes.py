@@ -57,8 +57,8 @@ def test_split_episode_groups_by_label_in_any_order():
 def test_too_many_ways_or_examples_are_clear_errors():
     meta = as_meta_dataset(identifiable_dataset())
     keys = ("task.ways", "task.shots", "task.queries")
-    with pytest.raises(UserError, match="8-way episodes need 8 classes but the fake train split has 7: lower task.ways"):
+    with pytest.raises(UserError, match="8-way episodes need 8 classes but the fake train split has 7: lower task.way"):
         check_episode_fits(meta, EpisodeShape(8, 1, 1), "fake train", keys)
-    with pytest.raises(UserError, match=r"5 shots \+ 8 queries .* exceed the 12 examples .* task.shots or task.queries"):
+    with pytest.raises(UserError, match=r"5 shots \+ 8 queries .* the 12 examples .* lower task.shots or task.queries"):
         check_episode_fits(meta, EpisodeShape(3, 5, 8), "fake train", keys)
     check_episode_fits(meta, EpisodeShape(7, 4, 8), "fake train", keys)
