@@ -6,7 +6,7 @@ import itertools
 import pytest
 from omegaconf import OmegaConf
 
-from suite.config import compose_config
+from suite.config import compose_config, group_options
 from suite.errors import UserError
 from suite.study.grid import expand_grid, sweep_overrides
 from suite.study.profile import load_profile, profiles
@@ -57,3 +57,15 @@ def test_the_swept_run_id_resolves_to_each_cells_id():
         cfg = compose_config([f"{key}={value}" for key, value in chosen.items()])
         assert OmegaConf.select(cfg, "run_id") == cell.cell_id
         assert (cfg.norm.name, cfg.data.batch_size, cfg.seed) == (cell.norm, cell.batch_size, cell.seed)
+
+
+@pytest.mark.parametrize("name", profiles())
+def test_every_profile_cell_composes_for_every_task_with_a_config(name):
+    """Generated from the profiles: a task's trimming keys must exist in its config (tasks
+    whose configs/task/<task>.yaml is not written yet are recorded as failed at run time)."""
+    seen = set()
+    for cell in expand_grid(load_profile(name)):
+        if cell.task in seen or cell.task not in group_options("task"):
+            continue
+        seen.add(cell.task)
+        assert compose_config(cell.overrides()).run_id == cell.cell_id
