@@ -8,7 +8,6 @@
     norms.resolve_groups(40, 32)           -> 20, the group rule
     @norms.register("mine") class Mine(nn.Module): def __init__(self, num_channels, **kw): ...
 """
-from . import batch_group_norm, batch_norm, group_norm, identity, positional_norm  # noqa: F401  (register)
 from .batch_group_norm import BatchGroupNorm, BatchGroupNormFunction
 from .batch_norm import BatchNorm
 from .convert import convert, group_assignments, is_norm_layer
