@@ -39,8 +39,10 @@ def check_domains_compatible(source: ImageSplits, target: ImageSplits) -> None:
         raise UserError(f"source {source.name} and target {target.name} have different class folders "
                         f"({', '.join(differing[:5])}); give both domains the same class folders")
     if source.in_channels != target.in_channels:
-        raise UserError(f"source {source.name} has {source.in_channels} channels but target {target.name} has "
-                        f"{target.in_channels}; set data.channels={target.in_channels} (or task.target.channels)")
+        fix = (f"data.channels={target.in_channels}" if source.in_channels < target.in_channels
+               else f"task.target.channels={source.in_channels}")
+        raise UserError(f"source {source.name} has {source.in_channels} image channel(s) but target {target.name} "
+                        f"has {target.in_channels}; set {fix}")
     if source.image_size != target.image_size:
         raise UserError(f"source images are {source.image_size} px but target images {target.image_size} px; "
                         f"set task.target.image_size={source.image_size}")

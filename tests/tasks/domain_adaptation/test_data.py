@@ -35,7 +35,7 @@ def test_each_step_has_a_source_and_a_target_batch_and_the_shorter_loader_cycles
 
 @pytest.mark.parametrize("target, message", [
     (_splits(4, "t", num_classes=5), "10 classes but target t has 5"),
-    (_splits(4, "t", channels=1), "set data.channels=1"),
+    (_splits(4, "t", channels=1), "set task.target.channels=3"),
     (_splits(4, "t", size=16), "set task.target.image_size=8"),
 ])
 def test_incompatible_domains_are_named_with_the_fix(target, message):
