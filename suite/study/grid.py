@@ -95,5 +95,7 @@ def sweep_overrides(cells: list[Cell]) -> list[str]:
         return ",".join(str(value) for value in dict.fromkeys(getattr(cell, attribute) for cell in cells))
 
     run_id = CELL_ID.format(batch="${" + first.batch_axis + "}", seed="${seed}", digest=first.digest)
-    return [f"task={first.task}", f"norm={values('norm')}", f"{first.batch_axis}={values('batch_size')}",
+    # Hydra varies the first swept key slowest: batch sizes first, so the slow small-batch
+    # cells start first and the fast ones fill the gaps at the end.
+    return [f"task={first.task}", f"{first.batch_axis}={values('batch_size')}", f"norm={values('norm')}",
             f"seed={values('seed')}", f"run_id={run_id}", *first.fixed_overrides]
