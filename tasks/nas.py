@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PHASES = ("search", "retrain")
 GROUP_RULES = ("resolve", "strict")
-AUXILIARY_MIN_SIZE = 5  # the auxiliary head's 5x5 pooling needs at least 5x5 features
+AUXILIARY_MIN_SIZE = 8  # the auxiliary head pools 5x5 with stride 3, then convolves 2x2: 8x8 features at least
 
 
 def phase_channel_counts(cfg, phase: str) -> list[int]:

@@ -173,7 +173,7 @@ class CellPostprocessor(nn.Module):
 
 
 class AuxiliaryHead(nn.Module):
-    """DARTS's CIFAR auxiliary classifier on the 2/3-depth features (at least 5x5): (N, C, H, W) -> (N, K)."""
+    """DARTS's CIFAR auxiliary classifier on the 2/3-depth features (at least 8x8): (N, C, H, W) -> (N, K)."""
 
     def __init__(self, channels: int, num_classes: int, norm_layer: NormLayer):
         super().__init__()
