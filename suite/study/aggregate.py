@@ -58,14 +58,15 @@ def batch_statistics(frame: pd.DataFrame, task: str) -> pd.DataFrame:
 def format_cell(mean: float, std: float, count: float, planned: float) -> str:
     count, planned = int(count), int(planned)  # a row of `batch_statistics` holds them as floats
     if count == 0:
-        return "failed"
+        return "no result"
     text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
     return text if count == planned else f"{text} ({count}/{planned})"
 
 
 def markdown_table(frame: pd.DataFrame, task: str) -> str:
     """Rows norms, columns batch sizes, cells ``mean ± std`` of the task's main metric;
-    ``(k/n)`` marks cells where only k of n seeds finished."""
+    ``(k/n)`` marks cells where only k of n seeds finished, ``no result`` those
+    where none did (failed or not run: see cells.csv)."""
     stats = batch_statistics(frame, task)
     sizes = sorted(stats.index.get_level_values("batch_size").unique())
     lines = ["| norm | " + " | ".join(f"batch {size}" for size in sizes) + " |",
@@ -80,10 +81,10 @@ def degradation(frame: pd.DataFrame, task: str, threshold: float) -> pd.DataFram
     """Per norm of `task`: its best batch size and mean, its mean at the smallest batch
     size it finished, the drop between the two, and ``below_best``: the batch sizes
     whose mean is more than `threshold` below the best (empty: the norm holds up)."""
-    means = batch_statistics(frame, task)["mean"].unstack("batch_size")
+    stats = batch_statistics(frame, task)
     rows = []
-    for norm, by_size in means.iterrows():
-        finished = by_size.dropna()
+    for norm in dict.fromkeys(stats.index.get_level_values("norm")):
+        finished = stats.loc[norm, "mean"].dropna()
         if finished.empty:
             rows.append({"norm": norm, "best_batch": None, "best": float("nan"), "smallest_batch": None,
                          "at_smallest": float("nan"), "drop": float("nan"), "below_best": []})

@@ -31,11 +31,11 @@ def degradation_lines(frame: pd.DataFrame, task: str, threshold: float) -> list[
     """One bullet per norm: best batch size, value at the smallest batch, where it degrades."""
     lines = []
     for row in degradation(frame, task, threshold).itertuples():
-        if row.best_batch is None:
+        if pd.isna(row.best):
             lines.append(f"- **{row.norm}**: no finished cell.")
             continue
-        text = (f"- **{row.norm}**: best {row.best:.3f} at batch {row.best_batch}; "
-                f"{row.at_smallest:.3f} at batch {row.smallest_batch} (drop {row.drop:+.3f}); ")
+        text = (f"- **{row.norm}**: best {row.best:.3f} at batch {int(row.best_batch)}; "
+                f"{row.at_smallest:.3f} at batch {int(row.smallest_batch)} (drop {row.drop:+.3f}); ")
         if row.below_best:
             sizes = ", ".join(str(size) for size in row.below_best)
             text += f"more than {threshold:g} below its best at batch {sizes}."
@@ -58,7 +58,7 @@ def failure_lines(frame: pd.DataFrame) -> list[str]:
 def summary_markdown(frame: pd.DataFrame, study_id: str, threshold: float, command: str) -> str:
     lines = [f"# Batch-size study `{study_id}`", "", f"Made by: `{command}`", "",
              "Cells: mean ± std over seeds of each task's main metric (higher is better); "
-             "(k/n): only k of n seeds finished.", ""]
+             "(k/n): only k of n seeds finished; no result: none did (cells.csv has the errors).", ""]
     for task in dict.fromkeys(frame.task):
         metric = frame[frame.task == task].main_metric.dropna()
         lines += [f"## {task}" + (f" ({metric.iloc[0]})" if not metric.empty else ""), "",
