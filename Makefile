@@ -36,7 +36,7 @@ bench: install
 	$(PY) -m benchmarks.norms --write-readme README.md
 
 study: install
-	$(PY) -m suite.study profile=$(PROFILE)
+	$(PY) -m suite.study profile=$(PROFILE) $(ARGS)
 
 clean:
 	rm -rf runs reports wandb outputs multirun lightning_logs .pytest_cache
