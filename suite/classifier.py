@@ -28,14 +28,18 @@ class ClassifierModule(TaskModule):
         return self.network(images)
 
     def classification_step(self, stage: str, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss and accuracy of one batch, logged under ``<stage>/``."""
+        """Cross-entropy and accuracy of one batch, logged under ``<stage>/``; returns the loss."""
         logits = self(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
+        self.log_classification(stage, loss, logits, labels)
+        return loss
+
+    def log_classification(self, stage: str, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Log ``<stage>/loss`` and ``<stage>/acc`` (accumulated over the epoch) for one batch."""
         accuracy = self.accuracy[f"{stage}_acc"]
         accuracy(logits, labels)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", batch_size=len(labels))
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
-        return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self.classification_step("train", *batch)

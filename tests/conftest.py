@@ -1,16 +1,9 @@
 """Shared fixtures: the real configs, shrunk for tests (tiny data, 1 epoch, CPU, no W&B)."""
 from __future__ import annotations
 
-import os
-
 import pytest
-import torch
 
 from suite.config import compose_config
-
-# Tests share 2 cores with nothing else; one intra-op thread avoids OpenMP oversubscription
-# when pytest-xdist or another process runs beside them.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 FAST = [
     "logger.mode=disabled",

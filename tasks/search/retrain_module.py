@@ -57,8 +57,5 @@ class RetrainModule(ClassifierModule):
         logits, auxiliary_logits = self.network.forward_with_auxiliary(images)
         loss = (F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
                 + self.auxiliary_weight * F.cross_entropy(auxiliary_logits, labels, label_smoothing=self.label_smoothing))
-        accuracy = self.accuracy["train_acc"]
-        accuracy(logits, labels)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
-        self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        self.log_classification("train", loss, logits, labels)
         return loss
