@@ -34,7 +34,8 @@ class DomainAdaptationTask(Task):
     def datamodule(self, cfg) -> DomainPairDataModule:
         # A different shuffling seed for the target: with equal-sized domains (digits and
         # digits_m share their split) one seed would pair every source digit with its own blend.
-        return DomainPairDataModule(build_datamodule(cfg.data, cfg.seed), build_datamodule(cfg.task.target, cfg.seed + 1))
+        source = build_datamodule(cfg.data, cfg.seed)
+        return DomainPairDataModule(source, build_datamodule(cfg.task.target, cfg.seed + 1))
 
     def module(self, cfg, datamodule: DomainPairDataModule) -> DannModule:
         splits = datamodule.splits

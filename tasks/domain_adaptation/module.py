@@ -102,7 +102,8 @@ class DannModule(TaskModule):
         logits = self.classifier(source_features)
         class_loss = F.cross_entropy(logits, source_labels)
         domain_logits = self.discriminator(self.reversal(torch.cat([source_features, target_features]))).squeeze(1)
-        domain_labels = torch.cat([torch.ones(len(source_features)), torch.zeros(len(target_features))]).to(domain_logits)
+        domain_labels = torch.cat([torch.ones(len(source_features)), torch.zeros(len(target_features))])
+        domain_labels = domain_labels.to(domain_logits)  # source = 1, target = 0
         domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
         loss = class_loss + self.domain_loss_weight * domain_loss
 
