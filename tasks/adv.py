@@ -101,7 +101,7 @@ class AdversarialTask(Task):
         task = cfg.task
         if not 0.0 <= task.epsilon <= 1.0:
             raise UserError(f"task.epsilon={task.epsilon} is outside [0, 1]: it is an L∞ radius in pixel units "
-                            f"(images in [0, 1]), e.g. 0.3 for digits or 8/255 for CIFAR-10")
+                            f"(images in [0, 1]), e.g. 0.1 for digits or 8/255 for CIFAR-10")
         for key in ("step_size", "eval_step_size"):
             if not task[key] > 0:
                 raise UserError(f"task.{key} must be positive, got {task[key]}")
