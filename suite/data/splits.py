@@ -1,0 +1,59 @@
+"""What every dataset builder returns, and the seeded splitting they share."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+
+@dataclass
+class ImageSplits:
+    """Train/val/test datasets of ``(image, label)`` pairs.
+
+    Images are float tensors of shape (C, H, W) with values in [0, 1]; models apply
+    ``mean``/``std`` themselves (see `suite.models.InputNormalization`), so attacks and
+    augmentations work in pixel space.
+    """
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    name: str
+
+
+def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Split indices into len(fractions) parts with the class balance of `labels`.
+
+    The split depends only on `seed` (``data.split_seed``), never on the training seed,
+    so runs with different seeds see the same test set.
+    """
+    if not np.isclose(sum(fractions), 1.0):
+        raise ValueError(f"split fractions must sum to 1, got {fractions}")
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in fractions]
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        bounds = np.round(np.cumsum(fractions) * len(members)).astype(int)
+        for part, chunk in zip(parts, np.split(members, bounds[:-1])):
+            part.extend(chunk.tolist())
+    return [np.sort(np.asarray(part, dtype=np.int64)) for part in parts]
+
+
+def holdout(dataset: Dataset, labels: np.ndarray, val_fraction: float, seed: int) -> tuple[Subset, Subset]:
+    """Split a training set into (train, val) subsets, stratified and seeded."""
+    train_idx, val_idx = stratified_split(labels, (1.0 - val_fraction, val_fraction), seed)
+    return Subset(dataset, train_idx.tolist()), Subset(dataset, val_idx.tolist())
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of images (N, C, H, W), as plain tuples."""
+    mean = images.mean(dim=(0, 2, 3))
+    std = images.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(mean.tolist()), tuple(std.tolist())
