@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import timm
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 from torchmetrics import MeanMetric
@@ -55,8 +56,9 @@ class AdversarialClassifier(ClassifierModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         images, labels = batch
-        self.classification_step("test", images, labels)
-        clean_correct = self(images).argmax(1) == labels
+        logits = self(images)
+        self.log_classification("test", F.cross_entropy(logits, labels), logits, labels)
+        clean_correct = logits.argmax(1) == labels
         for name, (attack, threat) in self.eval_attacks.items():
             attacked = adversarial_examples(self.network, images, labels, attack, threat, "eval",
                                             self.num_classes, self.seed)
