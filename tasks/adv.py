@@ -114,7 +114,8 @@ class AdversarialTask(Task):
             raise UserError(f"task.eval_pgd_steps must be a list of integers >= 1, e.g. [20, 100], "
                             f"got {task.eval_pgd_steps!r}")
         if not 0.0 <= task.adv_ratio <= 1.0:
-            raise UserError(f"task.adv_ratio must be in [0, 1] (the attacked fraction of a batch), got {task.adv_ratio}")
+            raise UserError(f"task.adv_ratio must be in [0, 1] (the attacked fraction of a batch), "
+                            f"got {task.adv_ratio}")
         if task.attack_norm_mode not in ATTACK_NORM_MODES:
             raise UserError(f"task.attack_norm_mode must be one of {', '.join(ATTACK_NORM_MODES)}, "
                             f"got {task.attack_norm_mode!r}")
