@@ -19,7 +19,7 @@ from suite.errors import UserError
 from suite.models import InputNormalization, build_timm_model, norm_layer_from_config
 from suite.task import Task
 from tasks.adversarial.attacks import ThreatModel, adversarial_examples, check_pixel_range
-from tasks.adversarial.norm_modes import ATTACK_NORM_MODES
+from suite.norm_modes import NORM_MODES
 from tasks.adversarial.small_cnn import SmallConvNet
 
 
@@ -116,8 +116,8 @@ class AdversarialTask(Task):
         if not 0.0 <= task.adv_ratio <= 1.0:
             raise UserError(f"task.adv_ratio must be in [0, 1] (the attacked fraction of a batch), "
                             f"got {task.adv_ratio}")
-        if task.attack_norm_mode not in ATTACK_NORM_MODES:
-            raise UserError(f"task.attack_norm_mode must be one of {', '.join(ATTACK_NORM_MODES)}, "
+        if task.attack_norm_mode not in NORM_MODES:
+            raise UserError(f"task.attack_norm_mode must be one of {', '.join(NORM_MODES)}, "
                             f"got {task.attack_norm_mode!r}")
         attacked = round(task.adv_ratio * cfg.data.batch_size)
         if task.attack_norm_mode == "train" and attacked == 1:

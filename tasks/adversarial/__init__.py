@@ -1,6 +1,6 @@
-"""The method core of task `adv` (PGD adversarial training, Madry et al. 2018), one job per module.
+"""The method core of task `adv` (PGD adversarial training, Madry et al. 2018), one job per module
+(the norm-mode switch they use is shared: `suite.norm_modes.norms_in_mode`).
 
-    norm_modes.attack_norm_mode(network, "train")  -> context: norms on batch statistics, buffers restored
     attacks.adversarial_examples(network, images, labels, "pgd", ThreatModel(...), "eval") -> torchattacks, pixel space
     small_cnn.SmallConvNet(in_channels, num_classes, norm_layer) -> the fast digits model
 """

@@ -14,7 +14,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from tasks.adversarial.norm_modes import attack_norm_mode
+from suite.norm_modes import norms_in_mode
 
 ATTACKS = ("fgsm", "pgd", "autoattack")
 
@@ -46,7 +46,7 @@ class ModeLockedNetwork(nn.Module):
     """``network`` as torchattacks sees it: its ``train()``/``eval()`` do nothing.
 
     torchattacks puts the model in eval mode before every attack and back in train mode after (its
-    finer switch finds norm layers by class name). The modes are set by `attack_norm_mode` instead, so
+    finer switch finds norm layers by class name). The modes are set by `suite.norm_modes.norms_in_mode` instead, so
     this wrapper ignores torchattacks' calls. Not to be registered as a submodule of a trained model.
     """
 
@@ -88,12 +88,12 @@ def adversarial_examples(network: nn.Module, images: torch.Tensor, labels: torch
 
     ``network`` maps pixels in [0, 1] to logits (N, K) and normalizes inside. While the attack runs its
     norm layers use ``norm_mode`` statistics ("eval": running, "train": this batch's) and everything else
-    is in eval mode; afterwards modes and running statistics are as before (`attack_norm_mode`).
+    is in eval mode; afterwards modes and running statistics are as before (`suite.norm_modes.norms_in_mode`).
     Returns a detached tensor like ``images`` with ||adv - images||_∞ <= ε and values in [0, 1];
     parameter gradients are left untouched (torchattacks differentiates with respect to the input only).
     """
     check_pixel_range(images)
-    with attack_norm_mode(network, norm_mode), torch.enable_grad():
+    with norms_in_mode(network, norm_mode), torch.enable_grad():
         adversary = build_attack(attack, ModeLockedNetwork(network), threat, num_classes, seed)
         adversary.set_device(images.device)
         return adversary(images, labels).detach()

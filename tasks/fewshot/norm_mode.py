@@ -5,8 +5,8 @@ query's prediction depends only on the support set and itself.
 ``episode``: the statistics of the evaluated episode itself (support and query forwarded as one
 batch), which is transductive: a query's prediction also depends on the other queries.
 
-The switch is task adv's `attack_norm_mode(model, "train")` (norm layers in train mode, everything else
-in eval, every norm buffer restored on exit); it belongs in `suite` once both tasks use it.
+The switch is `suite.norm_modes.norms_in_mode(model, "train")`: norm layers in train mode, everything else
+in eval, every norm buffer restored on exit (task adv crafts attacks with the same switch).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import contextlib
 
 from torch import nn
 
-from tasks.adversarial.norm_modes import attack_norm_mode
+from suite.norm_modes import norms_in_mode
 
 EVAL_NORM_MODES = ("running", "episode")
 
@@ -22,7 +22,7 @@ EVAL_NORM_MODES = ("running", "episode")
 def evaluation_statistics(model: nn.Module, eval_norm_mode: str) -> contextlib.AbstractContextManager:
     """The context for evaluating `model` under ``task.eval_norm_mode``; neither changes the model."""
     if eval_norm_mode == "episode":
-        return attack_norm_mode(model, "train")
+        return norms_in_mode(model, "train")
     if eval_norm_mode == "running":
         return contextlib.nullcontext(model)
     raise ValueError(f"unknown eval_norm_mode '{eval_norm_mode}': choose one of {', '.join(EVAL_NORM_MODES)}")

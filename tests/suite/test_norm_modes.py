@@ -1,4 +1,4 @@
-"""attack_norm_mode: every registered norm switched explicitly, running statistics and flags restored."""
+"""suite.norm_modes.norms_in_mode: every registered norm switched explicitly, running statistics and flags restored."""
 import copy
 
 import pytest
@@ -8,7 +8,7 @@ from torch import nn
 
 import norms
 from tasks.adversarial.attacks import ThreatModel, adversarial_examples
-from tasks.adversarial.norm_modes import attack_norm_mode, normalization_layers
+from suite.norm_modes import norms_in_mode, normalization_layers
 
 BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}}
 RUNNING_STATISTICS_NORMS = ["bn", "bgn"]
@@ -99,7 +99,7 @@ def test_modes_and_buffers_are_restored_after_an_error():
     model = with_unusual_running_statistics(small_model("bgn")).train()
     before = model[1].running_var.clone()
     with pytest.raises(RuntimeError, match="inside"):
-        with attack_norm_mode(model, "train"):
+        with norms_in_mode(model, "train"):
             model(batch()[0])
             raise RuntimeError("inside the attack")
     assert torch.equal(model[1].running_var, before) and all(module.training for module in model.modules())
@@ -118,5 +118,5 @@ def test_norms_are_found_by_type_not_name():
 
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError, match="eval, train"):
-        with attack_norm_mode(nn.Identity(), "batch"):
+        with norms_in_mode(nn.Identity(), "batch"):
             pass

@@ -1,6 +1,8 @@
-"""Which statistics every normalization layer uses while an attack is crafted, and nothing else changes.
+"""Run a model with its normalization layers on chosen statistics, changing nothing else.
 
-torchattacks switches modes itself: the whole model to eval, or, with ``set_model_training_mode``, norm
+Tasks need this where the statistics a norm uses are a research knob: adv crafts attacks on running or
+batch statistics (``task.attack_norm_mode``), fsl evaluates episodes on running or episode statistics
+(``task.eval_norm_mode``). torchattacks switches modes itself: the whole model to eval, or, with ``set_model_training_mode``, norm
 layers found by ``"BatchNorm" in class name`` — which misses BGN, GN and every other normsuite norm. Here
 the switch is explicit and generic: a layer is a norm when ``norms.is_norm_layer`` says so (every
 registered normsuite class, torch's BatchNorm/InstanceNorm/GroupNorm and their subclasses, timm's
@@ -16,7 +18,7 @@ from torch import nn
 
 import norms
 
-ATTACK_NORM_MODES = ("eval", "train")
+NORM_MODES = ("eval", "train")
 
 
 def normalization_layers(model: nn.Module) -> list[nn.Module]:
@@ -25,21 +27,20 @@ def normalization_layers(model: nn.Module) -> list[nn.Module]:
 
 
 @contextmanager
-def attack_norm_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
-    """Inside: ``model`` in eval mode except its norm layers, which run in ``mode``.
+def norms_in_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
+    """Inside: ``model`` in eval mode except its norm layers, which run in ``mode`` ("eval" or "train").
 
     ``mode="eval"``: norms use their running statistics (the function the model computes at test time).
-    ``mode="train"``: norms use the statistics of the batch being attacked (the function the training
-    loss sees). Every other module (dropout, ...) is in eval mode, so the attack optimizes a
-    deterministic function.
+    ``mode="train"``: norms use the statistics of the batch going through (the function the training
+    loss sees). Every other module (dropout, ...) is in eval mode, so the function is deterministic.
 
     On exit, also after an error: every norm layer's buffers (``running_mean``, ``running_var``,
     ``num_batches_tracked``, whatever a registered norm keeps) are restored bit for bit, so the
-    forward passes of the attack never move the running statistics, and every module's ``training``
+    forward passes inside never move the running statistics, and every module's ``training``
     flag is what it was.
     """
-    if mode not in ATTACK_NORM_MODES:
-        raise ValueError(f"attack norm mode must be one of {', '.join(ATTACK_NORM_MODES)}, got {mode!r}")
+    if mode not in NORM_MODES:
+        raise ValueError(f"norm mode must be one of {', '.join(NORM_MODES)}, got {mode!r}")
     training_flags = [(module, module.training) for module in model.modules()]
     layers = normalization_layers(model)
     saved_buffers = [(buffer, buffer.detach().clone()) for layer in layers for buffer in layer.buffers(recurse=False)]
