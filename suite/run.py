@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from suite.config import validate
 from suite.session import RunSession
+from suite.tracking import batch_size
 
 
 def format_results(session: RunSession) -> str:
@@ -13,7 +14,7 @@ def format_results(session: RunSession) -> str:
     cfg = session.cfg
     groups = f" (G={cfg.norm.num_groups})" if "num_groups" in cfg.norm else ""
     lines = [f"\n{cfg.task.name} | norm={cfg.norm.name}{groups} | data={cfg.data.name} | "
-             f"batch={cfg.data.batch_size} | seed={cfg.seed}", "", "| metric | value |", "|---|---|"]
+             f"batch={batch_size(cfg)} | seed={cfg.seed}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {key} | {value:.4f} |" for key, value in sorted(session.metrics.items())]
     lines += ["", f"results: {session.run_dir / 'metrics.json'}"]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from suite.engine import build_trainer
 from suite.results import package_versions, write_json_atomic
-from suite.tracking import build_wandb_logger
+from suite.tracking import batch_size, build_wandb_logger
 
 
 def new_run_id() -> str:
@@ -91,7 +91,8 @@ class RunSession:
             "task": cfg.task.name,
             "norm": cfg.norm.name,
             "num_groups": cfg.norm.get("num_groups"),
-            "batch_size": cfg.data.batch_size,
+            "batch_size": batch_size(cfg),
+            "batch_axis": cfg.task.get("batch_axis", "data.batch_size"),
             "seed": cfg.seed,
             "data": cfg.data.name,
             "main_metric": cfg.task.main_metric,

@@ -35,9 +35,14 @@ def resolve_mode(mode: str) -> str:
     return os.environ.get("WANDB_MODE") or ("online" if _has_api_key() else "offline")
 
 
+def batch_size(cfg) -> int:
+    """The run's batch size on the task's own axis (``task.batch_axis``, default ``data.batch_size``)."""
+    return OmegaConf.select(cfg, cfg.task.get("batch_axis", "data.batch_size"))
+
+
 def run_tags(cfg) -> list[str]:
     """Tags that let one W&B workspace slice runs by norm, groups and batch size."""
-    tags = [f"task:{cfg.task.name}", f"norm:{cfg.norm.name}", f"batch:{cfg.data.batch_size}", f"data:{cfg.data.name}"]
+    tags = [f"task:{cfg.task.name}", f"norm:{cfg.norm.name}", f"batch:{batch_size(cfg)}", f"data:{cfg.data.name}"]
     if "num_groups" in cfg.norm:
         tags.append(f"groups:{cfg.norm.num_groups}")
     return tags
@@ -54,7 +59,7 @@ def build_wandb_logger(cfg, run_id: str, run_dir: Path):
     save_dir.mkdir(parents=True, exist_ok=True)
     return WandbLogger(
         project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
-        name=f"{cfg.task.name}-{cfg.norm.name}-bs{cfg.data.batch_size}-s{cfg.seed}", id=run_id,
+        name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id,
         group=cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
         config=OmegaConf.to_container(cfg, resolve=True), notes=f"run dir: {run_dir}",
     )

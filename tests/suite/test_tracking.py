@@ -20,3 +20,10 @@ def test_auto_is_offline_without_an_api_key(monkeypatch, tmp_path):
 def test_tags_name_norm_groups_and_batch_size(make_config):
     tags = run_tags(make_config("norm=bgn", "norm.num_groups=4", "data.batch_size=8"))
     assert {"task:cls", "norm:bgn", "groups:4", "batch:8", "data:digits"} <= set(tags)
+
+
+def test_a_task_names_its_own_batch_axis(make_config):
+    from suite.tracking import batch_size
+
+    assert batch_size(make_config("data.batch_size=8")) == 8
+    assert batch_size(make_config("task=fsl", "task.query_shots=3", "data.batch_size=8")) == 3
