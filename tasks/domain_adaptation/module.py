@@ -5,7 +5,7 @@ Per step, with p the training progress in [0, 1]:
     loss = CE(G_y(G_f(x_s)), y_s) + w * BCE(G_d(GRL_λp(G_f([x_s, x_t]))), [1, 0])
 
 with λ_p the GRL coefficient schedule and the learning rate annealed as
-μ_0 / (1 + 10 p)^0.75 (`schedules`). ``w = task.domain_loss_weight`` (1 for DANN);
+μ_0 / (1 + 10 p)^0.75 (`schedules`). ``w = task.domain_loss_weight`` (1 in the paper, 0.1 on digits);
 the source-only baseline (``task.adapt=false``) runs the same code with w = 0, so
 the domain discriminator gets no gradient and neither do the features from it.
 

@@ -82,7 +82,7 @@ def test_bad_task_options_fail_before_training(make_config):
     task = DomainAdaptationTask()
     with pytest.raises(UserError, match="norm_batches"):
         task.validate(make_config("task=uda", "task.norm_batches=mixed"))
-    with pytest.raises(UserError, match="task.target.image_size=40"):
+    with pytest.raises(UserError, match="task.target.image_size=28"):
         task.validate(make_config("task=uda", "task.target.image_size=32"))
     with pytest.raises(UserError, match="adapt=false"):
         task.validate(make_config("task=uda", "task.domain_loss_weight=0"))
