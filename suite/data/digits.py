@@ -10,9 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
-from torch.utils.data import TensorDataset
 
-from suite.data.splits import ImageSplits, channel_stats, stratified_split
+from suite.data.splits import ImageSplits, tensor_splits
 
 
 def digit_images(image_size: int, channels: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -30,13 +29,4 @@ def digit_images(image_size: int, channels: int) -> tuple[torch.Tensor, np.ndarr
 def build_digits(cfg) -> ImageSplits:
     """Fixed stratified train/val/test split (``data.split_fractions``, ``data.split_seed``)."""
     images, labels = digit_images(cfg.image_size, cfg.channels)
-    train_idx, val_idx, test_idx = stratified_split(labels, tuple(cfg.split_fractions), cfg.split_seed)
-    targets = torch.as_tensor(labels)
-
-    def subset(idx: np.ndarray) -> TensorDataset:
-        return TensorDataset(images[idx], targets[idx])
-
-    mean, std = channel_stats(images[train_idx])
-    return ImageSplits(train=subset(train_idx), val=subset(val_idx), test=subset(test_idx),
-                       num_classes=10, in_channels=cfg.channels, image_size=cfg.image_size,
-                       mean=mean, std=std, name="digits")
+    return tensor_splits(images, labels, cfg, "digits")

@@ -15,10 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.datasets import load_sample_images
-from torch.utils.data import TensorDataset
 
 from suite.data.digits import digit_images
-from suite.data.splits import ImageSplits, channel_stats, stratified_split
+from suite.data.splits import ImageSplits, tensor_splits
 
 
 def sample_photos() -> list[torch.Tensor]:
@@ -55,13 +54,4 @@ def build_digits_m(cfg) -> ImageSplits:
     photos = sample_photos()
     positions = patch_positions(len(digits), cfg.image_size, [tuple(p.shape[1:]) for p in photos], cfg.blend_seed)
     images = blend_with_patches(digits, photos, positions)
-    train_idx, val_idx, test_idx = stratified_split(labels, tuple(cfg.split_fractions), cfg.split_seed)
-    targets = torch.as_tensor(labels)
-
-    def subset(idx: np.ndarray) -> TensorDataset:
-        return TensorDataset(images[idx], targets[idx])
-
-    mean, std = channel_stats(images[train_idx])
-    return ImageSplits(train=subset(train_idx), val=subset(val_idx), test=subset(test_idx),
-                       num_classes=10, in_channels=3, image_size=cfg.image_size,
-                       mean=mean, std=std, name="digits_m")
+    return tensor_splits(images, labels, cfg, "digits_m")

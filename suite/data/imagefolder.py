@@ -14,7 +14,19 @@ from torchvision import datasets, transforms
 from suite.data.splits import ImageSplits, holdout
 from suite.errors import UserError
 
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def folder_transforms(size: int, augment: bool) -> tuple[transforms.Compose, transforms.Compose]:
+    """(train, eval) transforms for photos: eval resizes the shorter side and centre-crops to ``size``;
+    train, with `augment`, takes random resized crops and horizontal flips."""
+    plain = transforms.Compose([transforms.Resize(size, antialias=True), transforms.CenterCrop(size),
+                                transforms.ToTensor()])
+    if not augment:
+        return plain, plain
+    train = transforms.Compose([transforms.RandomResizedCrop(size, antialias=True),
+                                transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+    return train, plain
 
 
 def _folder(root: Path, split: str, transform) -> datasets.ImageFolder | None:
@@ -30,12 +42,7 @@ def _folder(root: Path, split: str, transform) -> datasets.ImageFolder | None:
 def build_imagefolder(cfg) -> ImageSplits:
     root = Path(cfg.root).expanduser()
     size = cfg.image_size
-    plain = transforms.Compose([transforms.Resize(size, antialias=True), transforms.CenterCrop(size),
-                                transforms.ToTensor()])
-    train_tf = plain
-    if cfg.augment:
-        train_tf = transforms.Compose([transforms.RandomResizedCrop(size, antialias=True),
-                                       transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+    train_tf, plain = folder_transforms(size, cfg.augment)
     train = _folder(root, "train", train_tf)
     if train is None:
         raise UserError(f"no training images: expected {root}/train/<class>/<image>; set data.root to the tree's top")
@@ -56,4 +63,4 @@ def build_imagefolder(cfg) -> ImageSplits:
     elif test.classes != classes:
         raise UserError(f"{root}/test has classes {test.classes} but train has {classes}; use the same class folders")
     return ImageSplits(train=train, val=val, test=test, num_classes=len(classes), in_channels=3,
-                       image_size=size, mean=_IMAGENET_MEAN, std=_IMAGENET_STD, name=f"imagefolder:{root.name}")
+                       image_size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD, name=f"imagefolder:{root.name}")

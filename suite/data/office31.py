@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchvision import datasets, transforms
+from torchvision import datasets
 
+from suite.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD, folder_transforms
 from suite.data.splits import ImageSplits
 from suite.errors import UserError
 
 DOMAINS = ("amazon", "dslr", "webcam")
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def domain_folder(root: Path, domain: str) -> Path:
@@ -36,17 +36,11 @@ def domain_folder(root: Path, domain: str) -> Path:
 
 def build_office31(cfg) -> ImageSplits:
     folder = domain_folder(Path(cfg.root).expanduser(), cfg.domain)
-    size = cfg.image_size
-    plain = transforms.Compose([transforms.Resize(size, antialias=True), transforms.CenterCrop(size),
-                                transforms.ToTensor()])
-    train_tf = plain
-    if cfg.augment:
-        train_tf = transforms.Compose([transforms.RandomResizedCrop(size, antialias=True),
-                                       transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+    train_tf, plain = folder_transforms(cfg.image_size, cfg.augment)
     try:
         train = datasets.ImageFolder(str(folder), transform=train_tf)
         test = datasets.ImageFolder(str(folder), transform=plain)
     except FileNotFoundError as error:
         raise UserError(f"{folder} has no readable images ({error}); put images in {folder}/<class>/") from None
     return ImageSplits(train=train, val=test, test=test, num_classes=len(train.classes), in_channels=3,
-                       image_size=size, mean=_IMAGENET_MEAN, std=_IMAGENET_STD, name=f"office31:{cfg.domain}")
+                       image_size=cfg.image_size, mean=IMAGENET_MEAN, std=IMAGENET_STD, name=f"office31:{cfg.domain}")

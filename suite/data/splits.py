@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 
 @dataclass
@@ -57,3 +57,18 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     mean = images.mean(dim=(0, 2, 3))
     std = images.std(dim=(0, 2, 3)).clamp_min(1e-6)
     return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def tensor_splits(images: torch.Tensor, labels: np.ndarray, cfg, name: str) -> ImageSplits:
+    """`ImageSplits` over in-memory images (N, C, S, S) in [0, 1] and labels (N,), split by
+    ``cfg.split_fractions`` and ``cfg.split_seed`` (stratified); statistics from the train part."""
+    train_idx, val_idx, test_idx = stratified_split(labels, tuple(cfg.split_fractions), cfg.split_seed)
+    targets = torch.as_tensor(labels)
+
+    def subset(idx: np.ndarray) -> TensorDataset:
+        return TensorDataset(images[idx], targets[idx])
+
+    mean, std = channel_stats(images[train_idx])
+    return ImageSplits(train=subset(train_idx), val=subset(val_idx), test=subset(test_idx),
+                       num_classes=int(labels.max()) + 1, in_channels=images.shape[1], image_size=images.shape[-1],
+                       mean=mean, std=std, name=name)
