@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .affine import add_affine
 from .checks import check_input, check_statistic_size
 from .groups import check_groups_divide
 from .registry import register
@@ -107,12 +108,7 @@ class BatchGroupNorm(nn.Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels, **factory))
-            self.bias = nn.Parameter(torch.zeros(num_channels, **factory))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        add_affine(self, num_channels, affine, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_groups, **factory))
             self.register_buffer("running_var", torch.ones(num_groups, **factory))

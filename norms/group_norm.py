@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .affine import add_affine
 from .checks import check_input, check_statistic_size
 from .groups import check_groups_divide
 from .registry import register
@@ -24,12 +25,7 @@ class GroupStatisticsNorm(nn.Module):
         self.num_groups = num_groups
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
-            self.bias = nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        add_affine(self, num_channels, affine, device, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.num_channels, type(self).__name__)

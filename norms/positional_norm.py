@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .affine import add_affine
 from .checks import check_input, check_statistic_size
 from .registry import register
 
@@ -23,12 +24,7 @@ class PositionalNorm(nn.Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype))
-            self.bias = nn.Parameter(torch.zeros(num_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        add_affine(self, num_channels, affine, device, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.num_channels, type(self).__name__)
