@@ -7,6 +7,7 @@ with ``task.eval_autoattack=true``, AutoAttack, all at the same ε.
 """
 from __future__ import annotations
 
+
 import timm
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,7 @@ from suite.classifier import ClassifierModule
 from suite.errors import UserError
 from suite.models import InputNormalization, build_timm_model, norm_layer_from_config
 from suite.task import Task
-from tasks.adversarial.attacks import ThreatModel, adversarial_examples, check_pixel_range
+from tasks.adversarial.attacks import ThreatModel, adversarial_examples, check_pixel_range, warmed_up
 from suite.norm_modes import NORM_MODES
 from tasks.adversarial.small_cnn import SmallConvNet
 
@@ -35,7 +36,7 @@ class AdversarialClassifier(ClassifierModule):
 
     def __init__(self, network: nn.Module, num_classes: int, optim_cfg, batch_size: int, label_smoothing: float,
                  train_threat: ThreatModel, adv_ratio: float, attack_norm_mode: str,
-                 eval_attacks: dict[str, tuple[str, ThreatModel]], seed: int = 0):
+                 eval_attacks: dict[str, tuple[str, ThreatModel]], seed: int = 0, epsilon_warmup_epochs: float = 0.0):
         super().__init__(network, num_classes, optim_cfg, batch_size, label_smoothing)
         self.num_classes = num_classes
         self.train_threat = train_threat
@@ -43,6 +44,7 @@ class AdversarialClassifier(ClassifierModule):
         self.attack_norm_mode = attack_norm_mode
         self.eval_attacks = eval_attacks
         self.seed = seed
+        self.epsilon_warmup_epochs = epsilon_warmup_epochs
         self.robust_accuracy = nn.ModuleDict({name: MeanMetric() for name in eval_attacks})
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -50,9 +52,16 @@ class AdversarialClassifier(ClassifierModule):
         num_attacked = round(self.adv_ratio * len(labels))
         if num_attacked:
             attacked = adversarial_examples(self.network, images[:num_attacked], labels[:num_attacked], "pgd",
-                                            self.train_threat, self.attack_norm_mode, self.num_classes, self.seed)
+                                            self.current_train_threat(batch_idx), self.attack_norm_mode,
+                                            self.num_classes, self.seed)
             images = torch.cat([attacked, images[num_attacked:]])
         return self.classification_step("train", images, labels)
+
+    def current_train_threat(self, batch_idx: int) -> ThreatModel:
+        """The training threat, ramped over the first ``epsilon_warmup_epochs`` epochs (`warmed_up`)."""
+        # Counting the current batch as done keeps the first step's radius above 0.
+        epochs_done = self.current_epoch + (batch_idx + 1) / max(1, self.trainer.num_training_batches)
+        return warmed_up(self.train_threat, epochs_done, self.epsilon_warmup_epochs)
 
     def test_step(self, batch, batch_idx: int) -> None:
         images, labels = batch
@@ -134,7 +143,8 @@ class AdversarialTask(Task):
         splits = datamodule.splits
         return AdversarialClassifier(build_network(cfg, splits), splits.num_classes, cfg.task.optim,
                                      cfg.data.batch_size, cfg.task.label_smoothing, train_threat(cfg.task),
-                                     cfg.task.adv_ratio, cfg.task.attack_norm_mode, eval_attacks(cfg.task), cfg.seed)
+                                     cfg.task.adv_ratio, cfg.task.attack_norm_mode, eval_attacks(cfg.task), cfg.seed,
+                                     cfg.task.epsilon_warmup_epochs)
 
     def run(self, cfg, session) -> dict[str, float]:
         datamodule = self.datamodule(cfg)

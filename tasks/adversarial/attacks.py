@@ -8,7 +8,7 @@ standard L∞ ensemble APGD-CE, APGD-T, FAB-T, Square). The attacks themselves a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torchattacks
@@ -80,6 +80,16 @@ def build_attack(name: str, model: nn.Module, threat: ThreatModel, num_classes: 
         return torchattacks.AutoAttack(model, norm="Linf", eps=threat.epsilon, version="standard",
                                        n_classes=num_classes, seed=seed)
     raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
+
+
+def warmed_up(threat: ThreatModel, epochs_done: float, warmup_epochs: float) -> ThreatModel:
+    """`threat` with ε and the step size scaled by min(1, epochs_done / warmup_epochs): ε scheduling,
+    the linear ramp MNIST adversarial training commonly uses (e.g. Wong et al. 2020) so that the model
+    learns before facing the full radius; `epochs_done` > 0. ``warmup_epochs <= 0`` returns `threat` unchanged."""
+    if warmup_epochs <= 0:
+        return threat
+    scale = min(1.0, epochs_done / warmup_epochs)
+    return replace(threat, epsilon=scale * threat.epsilon, step_size=scale * threat.step_size)
 
 
 def adversarial_examples(network: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: str,

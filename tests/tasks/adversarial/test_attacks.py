@@ -75,3 +75,14 @@ def test_unknown_attack_is_an_error():
     images, labels = batch()
     with pytest.raises(ValueError, match="fgsm, pgd, autoattack"):
         adversarial_examples(linear_model(), images, labels, "cw", ThreatModel(0.1, 0.1, 1), "eval", 4)
+
+
+def test_epsilon_warm_up_ramps_radius_and_step_linearly_then_holds():
+    from tasks.adversarial.attacks import ThreatModel, warmed_up
+
+    threat = ThreatModel(epsilon=0.2, step_size=0.05, steps=10)
+    half = warmed_up(threat, epochs_done=2.5, warmup_epochs=5)
+    assert (half.epsilon, half.step_size, half.steps) == (pytest.approx(0.1), pytest.approx(0.025), 10)
+    assert warmed_up(threat, epochs_done=7, warmup_epochs=5) == threat
+    assert warmed_up(threat, epochs_done=0, warmup_epochs=0) == threat
+    assert warmed_up(threat, epochs_done=0.05, warmup_epochs=5).epsilon == pytest.approx(0.002)
