@@ -13,7 +13,8 @@ class TaskModule(pl.LightningModule):
     soon as the loss stops being finite (never a silent NaN).
 
     Subclasses write their own ``training_step`` (returning the loss) and evaluation
-    steps, logging with the suite's metric names (``train/loss``, ``val/acc``, ...).
+    steps, logging with the suite's metric names (``train/loss``, ``val/acc``, ...), and
+    override `make_optimizer` or `make_schedule` only where their task's recipe differs.
     """
 
     def __init__(self, optim_cfg, batch_size: int):
@@ -22,11 +23,20 @@ class TaskModule(pl.LightningModule):
         self.batch_size = batch_size
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self, self.optim_cfg, self.batch_size)
+        optimizer = self.make_optimizer()
         total_steps = int(self.trainer.estimated_stepping_batches)
         warmup_steps = int(self.optim_cfg.warmup_fraction * total_steps)
-        scheduler = cosine_with_warmup(optimizer, total_steps, warmup_steps)
+        scheduler = self.make_schedule(optimizer, total_steps, warmup_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The ``optim`` node's optimizer over every parameter; override to adjust its groups."""
+        return build_optimizer(self, self.optim_cfg, self.batch_size)
+
+    def make_schedule(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
+        """The per-step learning-rate schedule: linear warm-up, then cosine decay; override for a
+        task's own (DANN's annealing, say)."""
+        return cosine_with_warmup(optimizer, total_steps, warmup_steps)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs

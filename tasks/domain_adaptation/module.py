@@ -28,7 +28,6 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from suite.module import TaskModule
-from suite.optim import build_optimizer
 from tasks.domain_adaptation.data import TEST_DOMAINS
 from tasks.domain_adaptation.gradient_reversal import GradientReversal
 from tasks.domain_adaptation.schedules import dann_annealing, grl_coefficient, training_progress
@@ -75,16 +74,16 @@ class DannModule(TaskModule):
         """Class logits (N, K) for images (N, C, S, S) in [0, 1]."""
         return self.classifier(self.features(images))
 
-    def configure_optimizers(self):
-        """``optim`` node's optimizer (suite.optim); a pretrained backbone's groups get
-        ``backbone_lr_mult`` x the learning rate; DANN's per-step annealing."""
-        optimizer = build_optimizer(self, self.optim_cfg, self.batch_size)
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The ``optim`` node's optimizer; a pretrained backbone's groups get ``backbone_lr_mult`` x the rate."""
+        optimizer = super().make_optimizer()
         if self.backbone is not None and self.backbone_lr_mult != 1.0:
             scale_learning_rate(optimizer, list(self.backbone.parameters()), self.backbone_lr_mult)
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        warmup_steps = int(self.optim_cfg.warmup_fraction * total_steps)
-        scheduler = dann_annealing(optimizer, total_steps, self.annealing.alpha, self.annealing.beta, warmup_steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer
+
+    def make_schedule(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
+        """DANN's per-step annealing instead of the suite's cosine."""
+        return dann_annealing(optimizer, total_steps, self.annealing.alpha, self.annealing.beta, warmup_steps)
 
     def domain_features(self, source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features of both batches, through the norms together or apart (``norm_batches``)."""
