@@ -1,6 +1,5 @@
 """``bn``: Batch Normalization (Ioffe & Szegedy, 2015) as one class for every rank."""
 import torch
-from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .checks import check_input, check_statistic_size

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import norms
+from suite.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ def norm_options(norm_cfg) -> dict:
 def norm_layer_from_config(norm_cfg):
     """A ``norm_layer(num_channels)`` factory for the configured norm."""
     return norms.norm_layer(norm_cfg.name, **norm_options(norm_cfg))
+
+
+def check_model_name(name: str, built_in: tuple[str, ...] = ()) -> None:
+    """UserError unless `name` is one of a task's `built_in` models or a timm model."""
+    if name in built_in or timm.is_model(name):
+        return
+    kind = "model" if built_in else "timm model"
+    choices = " or ".join([*(f"model.name={model}" for model in built_in), "a name from timm.list_models()"])
+    raise UserError(f"unknown {kind} '{name}': set {choices}")
 
 
 def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn.Module:

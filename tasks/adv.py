@@ -8,7 +8,6 @@ with ``task.eval_autoattack=true``, AutoAttack, all at the same ε.
 from __future__ import annotations
 
 
-import timm
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
@@ -17,7 +16,7 @@ from torchmetrics import MeanMetric
 
 from suite.classifier import ClassifierModule
 from suite.errors import UserError
-from suite.models import InputNormalization, build_timm_model, norm_layer_from_config
+from suite.models import InputNormalization, build_timm_model, check_model_name, norm_layer_from_config
 from suite.task import Task
 from tasks.adversarial.attacks import ThreatModel, adversarial_examples, check_pixel_range, warmed_up
 from suite.norm_modes import NORM_MODES
@@ -135,9 +134,7 @@ class AdversarialTask(Task):
         metrics = ["test/acc", *(f"test/robust_acc_{name}" for name in eval_attacks(task))]
         if task.main_metric not in metrics:
             raise UserError(f"task.main_metric={task.main_metric} is not measured: choose one of {', '.join(metrics)}")
-        if cfg.model.name != "small_cnn" and not timm.is_model(cfg.model.name):
-            raise UserError(f"unknown model '{cfg.model.name}': set model.name=small_cnn or a name from "
-                            f"timm.list_models()")
+        check_model_name(cfg.model.name, built_in=("small_cnn",))
 
     def module(self, cfg, datamodule) -> AdversarialClassifier:
         splits = datamodule.splits

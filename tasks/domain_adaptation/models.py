@@ -8,11 +8,10 @@ after the backbone, as the paper's 256-unit bottleneck for Office.
 """
 from __future__ import annotations
 
-import timm
 from torch import nn
 
 from suite.errors import UserError
-from suite.models import InputNormalization, build_timm_model, norm_layer_from_config
+from suite.models import InputNormalization, build_timm_model, check_model_name, norm_layer_from_config
 
 SMALL_CNN = "dann_cnn"
 SMALL_CNN_MIN_SIZE = 8  # three 2x poolings must leave at least one pixel
@@ -55,9 +54,8 @@ def check_backbone(model_cfg, image_size: int) -> None:
         if image_size < SMALL_CNN_MIN_SIZE:
             raise UserError(f"model {SMALL_CNN} needs images of at least {SMALL_CNN_MIN_SIZE} px, got "
                             f"{image_size}; raise data.image_size")
-    elif not timm.is_model(model_cfg.name):
-        raise UserError(f"unknown model '{model_cfg.name}': set model.name={SMALL_CNN} or a name from "
-                        f"timm.list_models()")
+    else:
+        check_model_name(model_cfg.name, built_in=(SMALL_CNN,))
 
 
 def build_feature_extractor(model_cfg, norm_cfg, in_channels: int, image_size: int, mean, std) -> nn.Sequential:
