@@ -5,7 +5,10 @@ called as ``cls(num_channels, **kw)`` for inputs of shape (N, C, *), channels fi
 whose output has the input's shape. A class whose constructor takes ``num_groups`` gets the group rule
 (``norms.resolve_groups``) in ``norm_layer`` and ``convert``.
 """
+from __future__ import annotations
+
 import functools
+import importlib
 import inspect
 import logging
 from typing import Callable
@@ -17,42 +20,83 @@ from .groups import resolve_groups
 logger = logging.getLogger("norms")
 
 
+class UnknownNameError(ValueError):
+    """``Registry.get`` of a name nobody registered; ``kind``, ``name`` and ``available`` say what exists."""
+
+    def __init__(self, kind: str, name: str, available: list[str]):
+        super().__init__(f"unknown {kind} {name!r}; available: {', '.join(available)}")
+        self.kind, self.name, self.available = kind, name, available
+
+
 class Registry:
-    """Maps a name to an ``nn.Module`` subclass; a duplicate name is an error, a missing one lists the names."""
+    """Maps a short lowercase name to an object; a duplicate name is an error, a missing one lists the names.
 
-    def __init__(self, kind: str):
-        self._kind = kind
-        self._classes: dict[str, type[nn.Module]] = {}
+    One class for every family (norms here; tasks and datasets in ``suite``). Entries are added with the
+    ``register(name)`` decorator, or lazily as ``register_lazy(name, "package.module:attribute")``, imported
+    on the first ``get`` so that listing names does not load every entry's libraries. ``check(name, obj)``,
+    if given, enforces the family's contract on every object as it is registered or imported.
+    """
 
-    def register(self, name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-        """Class decorator adding ``cls`` under ``name``."""
+    def __init__(self, kind: str, check: Callable[[str, object], None] | None = None):
+        self.kind = kind
+        self._check = check
+        self._entries: dict[str, object] = {}
 
-        def add(cls: type[nn.Module]) -> type[nn.Module]:
-            if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-                raise TypeError(f"register({name!r}) needs an nn.Module subclass, got {cls!r}")
-            if name in self._classes:
-                raise ValueError(
-                    f"{self._kind} {name!r} is already registered to {self._classes[name].__qualname__}; "
-                    f"choose another name"
-                )
-            self._classes[name] = cls
-            return cls
+    def register(self, name: str) -> Callable[[object], object]:
+        """Decorator adding ``obj`` under ``name``; returns ``obj`` unchanged."""
+
+        def add(obj: object) -> object:
+            if self._check is not None:
+                self._check(name, obj)
+            self._add(name, obj)
+            return obj
 
         return add
 
-    def get(self, name: str) -> type[nn.Module]:
-        if name not in self._classes:
-            raise ValueError(f"unknown {self._kind} {name!r}; available: {', '.join(self.names())}")
-        return self._classes[name]
+    def register_lazy(self, name: str, target: str) -> None:
+        """Add ``"package.module:attribute"`` under ``name``, imported on its first ``get``."""
+        if target.count(":") != 1:
+            raise ValueError(f"register_lazy({name!r}, {target!r}): write the target as 'package.module:attribute'")
+        self._add(name, target)
+
+    def _add(self, name: str, entry: object) -> None:
+        if name in self._entries:
+            held = self._entries[name]
+            raise ValueError(f"{self.kind} {name!r} is already registered to "
+                             f"{held if isinstance(held, str) else held.__qualname__}; choose another name")
+        self._entries[name] = entry
+
+    def get(self, name: str) -> object:
+        """The object registered as ``name`` (imported now if lazy); ``UnknownNameError`` lists the names."""
+        if name not in self._entries:
+            raise UnknownNameError(self.kind, name, self.names())
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module_name, attribute = entry.split(":")
+            entry = getattr(importlib.import_module(module_name), attribute)
+            if self._check is not None:
+                self._check(name, entry)
+            self._entries[name] = entry
+        return entry
 
     def names(self) -> list[str]:
-        return sorted(self._classes)
+        """The registered names, sorted."""
+        return sorted(self._entries)
 
-    def classes(self) -> tuple[type[nn.Module], ...]:
-        return tuple(self._classes.values())
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def classes(self) -> tuple:
+        """Every registered object (lazy entries imported), in registration order."""
+        return tuple(self.get(name) for name in list(self._entries))
 
 
-NORMS = Registry("norm")
+def _check_module_class(name: str, cls: object) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"register({name!r}) needs an nn.Module subclass, got {cls!r}")
+
+
+NORMS = Registry("norm", check=_check_module_class)
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:

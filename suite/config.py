@@ -14,12 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import norms
-import tasks
 from suite.data import DATASETS
 from suite.errors import UserError
+from suite.paths import CONFIG_DIR
+from suite.task import TASKS
 from suite.tracking import resolve_mode
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = tuple(sorted(path.name for path in CONFIG_DIR.iterdir() if path.is_dir()))
 
 
@@ -78,7 +78,7 @@ def validate(cfg: DictConfig):
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as error:
         raise UserError(_one_line(error)) from None
-    task = tasks.build(cfg.task.name)
+    task = TASKS.get(cfg.task.name)()
     if cfg.norm.name not in norms.available():
         raise UserError(f"unknown norm '{cfg.norm.name}': set norm= one of {', '.join(norms.available())}")
     DATASETS.get(cfg.data.name)

@@ -1,55 +1,54 @@
-"""A name -> object registry with lazy entries, for tasks and datasets.
+"""Suite's registries (tasks, datasets): `norms.registry.Registry` with plug-ins and one-line errors.
 
-Entries may be registered eagerly (``@REGISTRY.register("name")``) or lazily as
-``"package.module:attribute"`` strings, so that ``task=cls`` does not import NNI,
-learn2learn or torchattacks.
+Plug-in packages (``configs/plugins.yaml``, e.g. ``tasks``) register their entries when imported;
+suite imports them on the first lookup, so it never names them in code.
 """
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Any, Callable
 
+from omegaconf import OmegaConf
+
+from norms.registry import Registry as NameRegistry
+from norms.registry import UnknownNameError
 from suite.errors import UserError
+from suite.paths import CONFIG_DIR
+
+PLUGINS_FILE = CONFIG_DIR / "plugins.yaml"
 
 
-class Registry:
-    """Maps a short lowercase name to an object; `kind` names the family in errors."""
+@functools.cache
+def load_plugins() -> tuple[str, ...]:
+    """Import every package listed in ``configs/plugins.yaml`` (once); returns their names."""
+    packages = tuple(str(name) for name in OmegaConf.load(PLUGINS_FILE).packages)
+    for package in packages:
+        importlib.import_module(package)
+    return packages
+
+
+class Registry(NameRegistry):
+    """A `NameRegistry` whose lookups see the plug-ins' entries and whose unknown name is a
+    `UserError` naming the config key to set (``config_key``) and the choices."""
 
     def __init__(self, kind: str, config_key: str):
-        self.kind = kind
+        super().__init__(kind)
         self.config_key = config_key
-        self._entries: dict[str, Any] = {}
 
-    def register(self, name: str) -> Callable[[Any], Any]:
-        def decorator(obj: Any) -> Any:
-            self._add(name, obj)
-            return obj
+    def get(self, name: str):
+        load_plugins()
+        try:
+            return super().get(name)
+        except UnknownNameError as error:
+            raise UserError(f"unknown {self.kind} '{name}': set {self.config_key}= one of "
+                            f"{', '.join(error.available)}") from None
 
-        return decorator
-
-    def register_lazy(self, name: str, target: str) -> None:
-        """Register ``"module:attribute"``, imported on first `get`."""
-        self._add(name, target)
-
-    def _add(self, name: str, obj: Any) -> None:
-        if name in self._entries:
-            raise ValueError(f"{self.kind} '{name}' is already registered; pick another name")
-        self._entries[name] = obj
-
-    def available(self) -> list[str]:
-        return sorted(self._entries)
+    def names(self) -> list[str]:
+        load_plugins()
+        return super().names()
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        load_plugins()
+        return super().__contains__(name)
 
-    def get(self, name: str) -> Any:
-        if name not in self._entries:
-            raise UserError(
-                f"unknown {self.kind} '{name}': set {self.config_key}= one of {', '.join(self.available())}"
-            )
-        entry = self._entries[name]
-        if isinstance(entry, str):
-            module_name, attribute = entry.split(":")
-            entry = getattr(importlib.import_module(module_name), attribute)
-            self._entries[name] = entry
-        return entry
+    available = names

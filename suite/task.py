@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from suite.data import ImageDataModule, build_datamodule
+from suite.registry import Registry
 
 
 class Task:
@@ -27,3 +28,7 @@ class Task:
     def run(self, cfg, session) -> dict[str, float]:
         datamodule = self.datamodule(cfg)
         return session.fit_and_test(self.module(cfg, datamodule), datamodule)
+
+
+# ``task=<name>`` -> a `Task` subclass; plug-in packages (``tasks``) register their tasks here.
+TASKS = Registry("task", "task")

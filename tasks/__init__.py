@@ -1,23 +1,19 @@
-"""The tasks registry: ``task=<name>`` -> a `suite.task.Task` subclass.
+"""normsuite's tasks, a plug-in of suite (listed in ``configs/plugins.yaml``).
 
-Entries are lazy so that running one task does not import the others' libraries.
-Add a task: write ``tasks/<name>.py`` with a `Task` subclass, register it here, and
-add ``configs/task/<name>.yaml``.
+Importing this package registers every task (``task=<name>`` -> a `suite.task.Task` subclass) and the
+datasets only tasks use, lazily, so running one task does not import the others' libraries.
+Add a task: write ``tasks/<name>.py`` with a `Task` subclass, add its line here, and add
+``configs/task/<name>.yaml`` (with its ``batch_axis``).
 """
-from suite.registry import Registry
+from suite.data import DATASETS
+from suite.task import TASKS
 
-TASKS = Registry("task", "task")
 TASKS.register_lazy("cls", "tasks.cls:ClassificationTask")
 TASKS.register_lazy("nas", "tasks.nas:NasTask")
 TASKS.register_lazy("adv", "tasks.adv:AdversarialTask")
 TASKS.register_lazy("fsl", "tasks.fsl:FewShotTask")
 TASKS.register_lazy("uda", "tasks.uda:DomainAdaptationTask")
 
-
-def available() -> list[str]:
-    return TASKS.available()
-
-
-def build(name: str):
-    """An instance of the task registered as `name`."""
-    return TASKS.get(name)()
+# Few-shot benchmarks: episodic class splits only (task=fsl); as plain datasets they are a clear error.
+for _name in ("omniglot", "mini_imagenet", "cifarfs", "fc100"):
+    DATASETS.register_lazy(_name, "tasks.fewshot.datasets:episodic_only")

@@ -1,8 +1,8 @@
 """Datasets by config name, and the Lightning data module every task uses.
 
 A builder takes the ``data`` config node and returns `ImageSplits`. Register a new
-dataset with ``DATASETS.register("name")`` or lazily with ``register_lazy``, and
-add ``configs/data/<name>.yaml``.
+dataset with ``DATASETS.register("name")`` or lazily with ``register_lazy`` (here, or in
+a plug-in package such as ``tasks``), and add ``configs/data/<name>.yaml``.
 """
 from __future__ import annotations
 
@@ -19,10 +19,6 @@ DATASETS.register_lazy("digits", "suite.data.digits:build_digits")
 DATASETS.register_lazy("cifar10", "suite.data.cifar:build_cifar")
 DATASETS.register_lazy("cifar100", "suite.data.cifar:build_cifar")
 DATASETS.register_lazy("imagefolder", "suite.data.imagefolder:build_imagefolder")
-DATASETS.register_lazy("omniglot", "tasks.fewshot.datasets:episodic_only")  # few-shot only (task=fsl)
-DATASETS.register_lazy("mini_imagenet", "tasks.fewshot.datasets:episodic_only")  # few-shot only (task=fsl)
-DATASETS.register_lazy("cifarfs", "tasks.fewshot.datasets:episodic_only")  # few-shot only (task=fsl)
-DATASETS.register_lazy("fc100", "tasks.fewshot.datasets:episodic_only")  # few-shot only (task=fsl)
 DATASETS.register_lazy("digits_m", "suite.data.digits_m:build_digits_m")
 DATASETS.register_lazy("mnist", "suite.data.torchvision_digits:build_torchvision_digits")
 DATASETS.register_lazy("usps", "suite.data.torchvision_digits:build_torchvision_digits")

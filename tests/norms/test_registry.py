@@ -13,7 +13,7 @@ from norms import registry
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """Lets a test register user norms without leaking them into other tests."""
-    monkeypatch.setattr(registry.NORMS, "_classes", dict(registry.NORMS._classes))
+    monkeypatch.setattr(registry.NORMS, "_entries", dict(registry.NORMS._entries))
 
 
 class Scale(nn.Module):
