@@ -6,6 +6,7 @@
     norms.convert(model, "bgn", num_groups=16) -> model with every norm replaced, in place
     norms.group_assignments(model)         -> [(qualified_name, num_channels, num_groups), ...]
     norms.resolve_groups(40, 32)           -> 20, the group rule
+    norms.convert_sync(model)              -> model with bn and bgn synchronized across processes, in place
     @norms.register("mine") class Mine(nn.Module): def __init__(self, num_channels, **kw): ...
 """
 from .batch_group_norm import BatchGroupNorm, BatchGroupNormFunction
@@ -17,9 +18,10 @@ from .identity import NoNorm
 from .norm_activation import NormActivation
 from .positional_norm import PositionalNorm
 from .registry import available, build, norm_layer, register
+from .sync import SyncBatchGroupNorm, convert_sync
 
 __all__ = [
     "available", "build", "register", "norm_layer", "convert", "group_assignments", "is_norm_layer",
     "resolve_groups", "BatchNorm", "BatchGroupNorm", "BatchGroupNormFunction", "GroupNorm", "LayerNorm",
-    "InstanceNorm", "PositionalNorm", "NoNorm", "NormActivation",
+    "InstanceNorm", "PositionalNorm", "NoNorm", "NormActivation", "convert_sync", "SyncBatchGroupNorm",
 ]

@@ -1,0 +1,178 @@
+"""Synchronized batch statistics across processes: ``convert_sync`` and ``SyncBatchGroupNorm``.
+
+With data-parallel training each process sees only its shard of the batch; bn and bgn then normalize with
+the statistics of that shard. ``convert_sync`` swaps them for ``SyncBatchGroupNorm``, whose per-group mean
+and variance come from the global batch (every process's shard), as ``torch.nn.SyncBatchNorm`` does for
+BatchNorm (Ioffe & Szegedy, 2015; Zhou et al., 2020 for BGN). BatchNorm is the G = C case.
+
+Forward: one all-gather of each process's per-group (count, mean, M2) — M2 the sum of squared deviations —
+merged with Chan et al.'s (1979) parallel formula, which stays accurate where sums of squares would cancel.
+Backward: one all-reduce of the per-group sums of ĝ = dy·weight and ĝ·x̂ that the input gradient needs.
+Only torch.distributed is used, so it runs on CPU with gloo as on CUDA with NCCL.
+"""
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .batch_group_norm import BatchGroupNorm
+from .checks import check_input, check_statistic_size
+from .norm_activation import NormActivation
+
+
+def _world_size(process_group) -> int:
+    if not (dist.is_available() and dist.is_initialized()):
+        return 1
+    return dist.get_world_size(process_group)
+
+
+def _local_group_moments(x: torch.Tensor, num_groups: int, dtype: torch.dtype) -> torch.Tensor:
+    """(1 + 2G,) vector: values per group, per-group mean and M2 of this process's x (zeros if x is empty)."""
+    count = x.numel() // num_groups
+    if count == 0:
+        return torch.zeros(1 + 2 * num_groups, device=x.device, dtype=dtype)
+    channel_mean, channel_var = torch.batch_norm_update_stats(x, None, None, 0.0)
+    channel_mean = channel_mean.to(dtype).view(num_groups, -1)
+    mean = channel_mean.mean(1)
+    # Equal counts per channel: group variance = mean channel variance + variance of the channel means.
+    var = (channel_var.to(dtype).view(num_groups, -1) + (channel_mean - mean[:, None]).square()).mean(1)
+    return torch.cat([mean.new_tensor([count]), mean, var * count])
+
+
+def _merge_moments(gathered: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Chan's merge of (W, 1 + 2G) per-process moments -> (global count, mean (G,), biased var (G,))."""
+    counts, means, m2 = gathered[:, :1], gathered[:, 1:1 + num_groups], gathered[:, 1 + num_groups:]
+    total = counts.sum()
+    mean = (counts * means).sum(0) / total
+    m2_total = (m2 + counts * (means - mean).square()).sum(0)
+    return total, mean, m2_total / total
+
+
+class SyncBatchGroupNormFunction(torch.autograd.Function):
+    """Training-mode BGN over the global batch of ``process_group``.
+
+    ``apply(x, weight, bias, num_groups, eps, process_group) -> (y, mean, var, count)``: x (N, C, *) with
+    N the local batch (may differ between processes); weight and bias (C,) or None; y like x; mean and
+    biased var (G,) and the global values per group, not differentiable. With ``dy`` the local output
+    gradient and means over the global group,
+
+        dx = invstd_g · (ĝ - mean_g(ĝ) - x̂ · mean_g(ĝ·x̂)),   ĝ = dy·weight;
+
+    grad_weight and grad_bias are the local sums Σdy·x̂ and Σdy (data parallelism averages them).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, num_groups: int, eps: float, process_group):
+        stats_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        local = _local_group_moments(x, num_groups, stats_dtype)
+        gathered = [torch.empty_like(local) for _ in range(_world_size(process_group))]
+        dist.all_gather(gathered, local, group=process_group)
+        count, mean, var = _merge_moments(torch.stack(gathered), num_groups)
+        channels_per_group = x.shape[1] // num_groups
+        mean_per_channel = mean.repeat_interleave(channels_per_group).to(x.dtype)
+        var_per_channel = var.repeat_interleave(channels_per_group).to(x.dtype)
+        y = F.batch_norm(x, mean_per_channel, var_per_channel, weight, bias, False, 0.0, eps)
+        ctx.save_for_backward(x, weight, mean_per_channel, torch.rsqrt(var_per_channel + eps), count)
+        ctx.num_groups, ctx.process_group = num_groups, process_group
+        ctx.mark_non_differentiable(mean, var, count)
+        return y, mean, var, count
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, _grad_mean, _grad_var, _grad_count):
+        x, weight, mean_per_channel, invstd, count = ctx.saved_tensors
+        num_groups, channels = ctx.num_groups, x.shape[1]
+        grad_y = grad_y.contiguous()
+        # Per channel Σdy·x̂ and Σdy of the local shard, in one kernel.
+        _, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+            grad_y, x, weight, None, None, mean_per_channel, invstd, True, 0.0, [False, True, True])
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            gamma = weight if weight is not None else torch.ones_like(sum_dy)
+            sums = torch.cat([(sum_dy * gamma).view(num_groups, -1).sum(1),
+                              (sum_dy_xhat * gamma).view(num_groups, -1).sum(1)]).to(count.dtype)
+            dist.all_reduce(sums, group=ctx.process_group)
+            mean_g, mean_g_xhat = (sums / count).to(x.dtype).view(2, num_groups).repeat_interleave(
+                channels // num_groups, dim=1)
+            shape = (1, channels, *([1] * (x.dim() - 2)))
+            x_hat = (x - mean_per_channel.view(shape)) * invstd.view(shape)
+            grad_x = invstd.view(shape) * (grad_y * gamma.view(shape) - mean_g.view(shape)
+                                           - x_hat * mean_g_xhat.view(shape))
+        grad_weight = sum_dy_xhat if ctx.needs_input_grad[1] else None
+        grad_bias = sum_dy if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias, None, None, None
+
+
+class SyncBatchGroupNorm(BatchGroupNorm):
+    """``BatchGroupNorm`` whose training statistics span the global batch of ``process_group``.
+
+    Same arguments, parameters, buffers (running mean and unbiased variance of shape (G,)) and eval
+    behaviour as ``BatchGroupNorm``, plus ``process_group`` (None: the default group). In training with
+    more than one process, the batch mean and variance of each group cover every process's shard (their
+    batch sizes may differ) and every process updates its running statistics identically; with one
+    process, or when torch.distributed is not initialized, it is exactly ``BatchGroupNorm``.
+
+    Shape: input (N, C, *) with 0 to 3 spatial dimensions; output the same.
+    """
+
+    def __init__(self, num_channels: int, num_groups: int = 32, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None, device=None,
+                 dtype=None):
+        super().__init__(num_channels, num_groups, eps, momentum, affine, track_running_stats, device, dtype)
+        self.process_group = process_group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or _world_size(self.process_group) == 1:
+            return super().forward(x)
+        check_input(x, self.num_channels, type(self).__name__)
+        y, mean, var, count = SyncBatchGroupNormFunction.apply(
+            x, self.weight, self.bias, self.num_groups, self.eps, self.process_group)
+        values_per_group = int(count)  # a host sync, as torch's SyncBatchNorm has for its counts
+        check_statistic_size(values_per_group, x, type(self).__name__,
+                             "per group over the global batch, the group's channels and positions")
+        if self.track_running_stats:
+            self._update_running_stats(mean, var, values_per_group)
+        return y
+
+
+def _synchronized(old: nn.Module, process_group) -> nn.Module:
+    """The SyncBatchGroupNorm for a bn (G = C) or bgn layer, sharing its parameters and buffers."""
+    num_groups = getattr(old, "num_groups", None) or old.num_features
+    new = SyncBatchGroupNorm(getattr(old, "num_channels", None) or old.num_features, num_groups, old.eps,
+                             old.momentum, old.affine, old.track_running_stats, process_group)
+    # The same tensors, not copies: an optimizer built before the conversion keeps training them.
+    for name in ("weight", "bias"):
+        setattr(new, name, getattr(old, name))
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        new.register_buffer(name, getattr(old, name))
+    new.train(old.training)
+    drop, act = getattr(old, "drop", None), getattr(old, "act", None)
+    if isinstance(drop, nn.Module) and isinstance(act, nn.Module):  # timm's BatchNormAct2d keeps its act
+        return NormActivation(new, drop, act).train(old.training)
+    return new
+
+
+def _is_batch_statistics_layer(module: nn.Module) -> bool:
+    return isinstance(module, (_BatchNorm, BatchGroupNorm)) and not isinstance(module, SyncBatchGroupNorm)
+
+
+def convert_sync(module: nn.Module, process_group=None) -> nn.Module:
+    """Replace every bn (``_BatchNorm``: normsuite's, torch's, timm's) and bgn layer of ``module`` by a
+    ``SyncBatchGroupNorm`` over ``process_group`` (None: the default group), in place; return the module.
+
+    Like ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``: the new layers share the old ones' parameters
+    and buffers and keep eps, momentum, affine, track_running_stats, train/eval mode and (for bgn) G; bn
+    becomes G = C. Per-sample norms (gn, ln, in, pn, none) are left alone, and so are layers already
+    synchronized. A module that is itself such a layer is returned replaced (not in place).
+    """
+    if _is_batch_statistics_layer(module):
+        return _synchronized(module, process_group)
+    replaced: dict[int, nn.Module] = {}  # a layer shared by two parents gets one replacement
+    for parent in list(module.modules()):
+        for child_name, child in list(parent.named_children()):
+            if _is_batch_statistics_layer(child):
+                replaced.setdefault(id(child), _synchronized(child, process_group))
+                setattr(parent, child_name, replaced[id(child)])
+    return module
