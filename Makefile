@@ -14,7 +14,7 @@ ARGS    ?=
 PROFILE ?= default
 
 .DEFAULT_GOAL := run
-.PHONY: run install test test-slow bench study clean
+.PHONY: run install test test-slow bench study results clean
 
 run: install
 	$(PY) -m suite task=$(task) norm=$(norm) $(ARGS)
@@ -42,6 +42,10 @@ bench: install
 
 study: install
 	$(PY) -m suite.study profile=$(PROFILE) $(ARGS)
+
+# README result tables from the committed results/<name>/ folders (suite/tables.py).
+results: install
+	$(PY) -m suite.tables --results results --readme README.md
 
 clean:
 	rm -rf runs reports wandb outputs multirun lightning_logs .pytest_cache
