@@ -92,7 +92,7 @@ class RunSession:
             "norm": cfg.norm.name,
             "num_groups": cfg.norm.get("num_groups"),
             "batch_size": batch_size(cfg),
-            "batch_axis": cfg.task.get("batch_axis", "data.batch_size"),
+            "batch_axis": cfg.task.batch_axis,
             "seed": cfg.seed,
             "data": cfg.data.name,
             "main_metric": cfg.task.main_metric,

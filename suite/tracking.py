@@ -36,8 +36,9 @@ def resolve_mode(mode: str) -> str:
 
 
 def batch_size(cfg) -> int:
-    """The run's batch size on the task's own axis (``task.batch_axis``, default ``data.batch_size``)."""
-    return OmegaConf.select(cfg, cfg.task.get("batch_axis", "data.batch_size"))
+    """The run's batch size on its task's own axis: the key ``task.batch_axis`` names (every
+    configs/task/<task>.yaml declares it: ``data.batch_size``, or fsl's ``task.query_shots``)."""
+    return OmegaConf.select(cfg, cfg.task.batch_axis)
 
 
 def run_tags(cfg) -> list[str]:

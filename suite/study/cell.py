@@ -26,6 +26,7 @@ from suite.config import CONFIG_DIR
 from suite.results import read_metrics, write_json_atomic
 from suite.run import run
 from suite.session import RunSession
+from suite.tracking import batch_size
 
 
 def threads_per_cell() -> int:
@@ -47,7 +48,7 @@ def failure_record(cfg: DictConfig, error: Exception) -> dict:
         "run_id": cfg.run_id,
         "task": cfg.task.name,
         "norm": cfg.norm.name,
-        "batch_size": OmegaConf.select(cfg, "data.batch_size"),
+        "batch_size": batch_size(cfg),
         "seed": cfg.seed,
         "main_metric": OmegaConf.select(cfg, "task.main_metric"),
         "metrics": {},

@@ -12,7 +12,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from suite.errors import UserError
+from suite.paths import CONFIG_DIR
 
 
 # A cell's run id; the sweep fills it with interpolations of the swept keys.
@@ -27,7 +30,7 @@ class Cell:
     norm: str
     batch_size: int
     seed: int
-    batch_axis: str
+    batch_axis: str | None
     fixed_overrides: tuple[str, ...]
 
     @property
@@ -40,8 +43,9 @@ class Cell:
 
     def overrides(self) -> list[str]:
         """The overrides that define this cell's run (output paths and logging come on top)."""
-        return [f"task={self.task}", f"norm={self.norm}", f"{self.batch_axis}={self.batch_size}",
-                f"seed={self.seed}", f"run_id={self.cell_id}", *self.fixed_overrides]
+        batch = [f"{self.batch_axis}={self.batch_size}"] if self.batch_axis else []
+        return [f"task={self.task}", f"norm={self.norm}", *batch, f"seed={self.seed}", f"run_id={self.cell_id}",
+                *self.fixed_overrides]
 
     def metrics_path(self, runs_dir: Path) -> Path:
         """Where `suite.session.RunSession` writes this cell's metrics.json."""
@@ -50,7 +54,7 @@ class Cell:
 
 def settings_digest(task: str, batch_axis: str, fixed_overrides: tuple[str, ...]) -> str:
     """8 hex digits identifying a task's settings in a study (not its norm, batch or seed)."""
-    text = "\n".join([task, batch_axis, *fixed_overrides])
+    text = "\n".join([task, batch_axis or "", *fixed_overrides])
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
@@ -60,11 +64,17 @@ def task_overrides(profile, task: str) -> tuple[str, ...]:
     return tuple(str(item) for item in [*profile.overrides, *per_task])
 
 
-def batch_axis(profile, task: str) -> str:
-    if task not in profile.batch_axis:
-        raise UserError(f"the study has no batch axis for task '{task}': add batch_axis.{task}=<override key>, "
+def batch_axis(task: str) -> str | None:
+    """The key `task`'s batch size sets: ``batch_axis`` of configs/task/<task>.yaml, its one owner;
+    None for a task without a config (its cells fail with "unknown task" when composed)."""
+    path = CONFIG_DIR / "task" / f"{task}.yaml"
+    if not path.is_file():
+        return None
+    axis = OmegaConf.load(path).get("batch_axis")
+    if axis is None:
+        raise UserError(f"{path} declares no batch_axis: add batch_axis: <the key its batch size sets>, "
                         f"e.g. data.batch_size")
-    return str(profile.batch_axis[task])
+    return str(axis)
 
 
 def expand_grid(profile) -> list[Cell]:
@@ -77,7 +87,7 @@ def expand_grid(profile) -> list[Cell]:
             raise UserError(f"batch_sizes must be positive integers, got {size!r}")
     cells = []
     for task in profile.tasks:
-        axis, fixed = batch_axis(profile, task), task_overrides(profile, task)
+        axis, fixed = batch_axis(str(task)), task_overrides(profile, task)
         cells += [Cell(str(task), str(norm), int(size), int(seed), axis, fixed)
                   for norm in profile.norms for size in sorted(profile.batch_sizes) for seed in profile.seeds]
     return cells

@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from suite.config import compose_config, group_options
 from suite.errors import UserError
+from suite.study import grid
 from suite.study.grid import expand_grid, sweep_overrides
 from suite.study.profile import load_profile, profiles
 
@@ -39,11 +40,24 @@ def test_cell_ids_are_deterministic_and_change_with_the_settings():
     assert not {c.cell_id for c in first} & {c.cell_id for c in longer}
 
 
-def test_unknown_profile_and_missing_batch_axis_are_one_line_errors():
+def test_unknown_profile_is_a_one_line_error():
     with pytest.raises(UserError, match="profile= one of"):
         load_profile("nope")
-    with pytest.raises(UserError, match="batch_axis.cls"):
-        expand_grid(load_profile("quick", ["~batch_axis.cls"]))
+
+
+@pytest.mark.parametrize("task", group_options("task"))
+def test_cells_set_the_batch_axis_their_task_config_declares(task):
+    cell = expand_grid(load_profile("quick", [f"tasks=[{task}]"]))[0]
+    declared = compose_config([f"task={task}"]).task.batch_axis
+    assert cell.batch_axis == declared and f"{declared}={cell.batch_size}" in cell.overrides()
+
+
+def test_a_task_config_without_batch_axis_is_a_one_line_error(monkeypatch, tmp_path):
+    (tmp_path / "task").mkdir()
+    (tmp_path / "task" / "cls.yaml").write_text("name: cls\n")
+    monkeypatch.setattr(grid, "CONFIG_DIR", tmp_path)
+    with pytest.raises(UserError, match="declares no batch_axis"):
+        expand_grid(load_profile("quick"))
 
 
 def test_the_swept_run_id_resolves_to_each_cells_id():

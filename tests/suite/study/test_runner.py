@@ -58,7 +58,7 @@ def test_sweep_runs_cells_in_parallel_records_failures_and_resumes(tmp_path, mon
     """bn at batch 8 trains; batch 4096 exceeds digits' training images and fails inside its
     run; a task without a config fails before any sweep; all are recorded, the study goes on."""
     profile = load_profile("quick", [f"reports_dir={tmp_path}", "tasks=[cls,nosuchtask]", "norms=[bn]",
-                                     "batch_sizes=[8,4096]", "+batch_axis.nosuchtask=data.batch_size",
+                                     "batch_sizes=[8,4096]",
                                      "logger_mode=disabled", "n_jobs=2", TINY])
     cells = expand_grid(profile)
     runner.run_study(profile, tmp_path)
