@@ -32,14 +32,16 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, optim_cfg, batch_size: int) -> torch.optim.Optimizer:
-    """``optim.name``: ``sgd`` (Nesterov optional) or ``adamw``."""
+    """``optim.name``: ``sgd`` (Nesterov optional) or ``adamw``, from configs/optim/<name>.yaml (``optim=<name>``)."""
     lr = scaled_lr(optim_cfg, batch_size)
     groups = _param_groups(model, optim_cfg.weight_decay)
     if optim_cfg.name == "sgd":
+        if "momentum" not in optim_cfg:
+            raise UserError("task.optim.name=sgd on an optimizer file without momentum: choose the file with optim=sgd")
         return torch.optim.SGD(groups, lr=lr, momentum=optim_cfg.momentum, nesterov=optim_cfg.get("nesterov", False))
     if optim_cfg.name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
-    raise UserError(f"unknown optimizer '{optim_cfg.name}': set optim.name=sgd or adamw")
+    raise UserError(f"unknown optimizer '{optim_cfg.name}': set optim=sgd or optim=adamw")
 
 
 def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:

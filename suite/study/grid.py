@@ -12,10 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from suite.config import compose_config, group_options
 from suite.errors import UserError
-from suite.paths import CONFIG_DIR
 
 
 # A cell's run id; the sweep fills it with interpolations of the swept keys.
@@ -65,15 +63,14 @@ def task_overrides(profile, task: str) -> tuple[str, ...]:
 
 
 def batch_axis(task: str) -> str | None:
-    """The key `task`'s batch size sets: ``batch_axis`` of configs/task/<task>.yaml, its one owner;
-    None for a task without a config (its cells fail with "unknown task" when composed)."""
-    path = CONFIG_DIR / "task" / f"{task}.yaml"
-    if not path.is_file():
+    """The key `task`'s batch size sets: ``task.batch_axis`` of its config, its one owner; None for
+    a task without a config (its cells fail with "unknown task" when composed)."""
+    if task not in group_options("task"):
         return None
-    axis = OmegaConf.load(path).get("batch_axis")
+    axis = compose_config([f"task={task}"]).task.get("batch_axis")
     if axis is None:
-        raise UserError(f"{path} declares no batch_axis: add batch_axis: <the key its batch size sets>, "
-                        f"e.g. data.batch_size")
+        raise UserError(f"configs/task/{task}.yaml declares no batch_axis: add batch_axis: <the key its batch "
+                        f"size sets>, e.g. data.batch_size")
     return str(axis)
 
 

@@ -52,10 +52,8 @@ def test_cells_set_the_batch_axis_their_task_config_declares(task):
     assert cell.batch_axis == declared and f"{declared}={cell.batch_size}" in cell.overrides()
 
 
-def test_a_task_config_without_batch_axis_is_a_one_line_error(monkeypatch, tmp_path):
-    (tmp_path / "task").mkdir()
-    (tmp_path / "task" / "cls.yaml").write_text("name: cls\n")
-    monkeypatch.setattr(grid, "CONFIG_DIR", tmp_path)
+def test_a_task_config_without_batch_axis_is_a_one_line_error(monkeypatch):
+    monkeypatch.setattr(grid, "compose_config", lambda overrides: OmegaConf.create({"task": {"name": "cls"}}))
     with pytest.raises(UserError, match="declares no batch_axis"):
         expand_grid(load_profile("quick"))
 
