@@ -1,7 +1,8 @@
-"""Model pieces shared by tasks: input normalization and timm backbones with a chosen norm."""
+"""Model pieces shared by tasks: input normalization, the small CNN, and timm backbones with a chosen norm."""
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 import timm
 import torch
@@ -29,6 +30,49 @@ class InputNormalization(nn.Module):
         return (images - self.mean) / self.std
 
 
+class SmallConvNet(nn.Module):
+    """A small CNN for CPU budgets: blocks of k x k convolution -> norm -> ReLU, each halving H and W.
+
+    Two tasks use it: adv's ``small_cnn`` (3x3 convolutions with stride 2, widths 32-64-128, then global
+    average pooling and a linear classifier; timm's ResNet-18 is about 8x slower per pass on 2 CPU cores,
+    too slow for PGD training) and uda's ``dann_cnn`` (DANN's MNIST extractor, Ganin et al. 2016: 5x5,
+    5x5, 3x3 convolutions without bias, widths 32-48-64, each block followed by 2x2 max-pooling, features
+    flattened).
+
+    Args:
+        in_channels: C of the input. num_classes: K, or None for the flattened feature maps.
+        norm_layer: ``norm_layer(num_channels)`` factory (`norm_layer_from_config`).
+        widths: output channels per block. kernel_sizes: one per block (odd; padded to keep the size).
+        downsample: ``"stride"`` (stride-2 convolution) or ``"maxpool"`` (stride 1, then 2x2 max-pooling).
+        conv_bias: whether the convolutions have a bias.
+
+    Shape: (N, C, H, W), already normalized -> logits (N, K), or with ``num_classes=None`` features
+    (N, widths[-1] * h * w) with h, w = H, W halved per block (``// 2`` for max-pooling, rounded up for
+    stride 2).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int | None, norm_layer, widths: Sequence[int] = (32, 64, 128),
+                 kernel_sizes: Sequence[int] | None = None, downsample: str = "stride", conv_bias: bool = True):
+        super().__init__()
+        if downsample not in ("stride", "maxpool"):
+            raise ValueError(f"downsample must be 'stride' or 'maxpool', got {downsample!r}")
+        blocks, channels = [], in_channels
+        for width, kernel in zip(widths, kernel_sizes or [3] * len(widths)):
+            blocks += [nn.Conv2d(channels, width, kernel, stride=2 if downsample == "stride" else 1,
+                                 padding=kernel // 2, bias=conv_bias), norm_layer(width), nn.ReLU()]
+            if downsample == "maxpool":
+                blocks.append(nn.MaxPool2d(2))
+            channels = width
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(channels, num_classes) if num_classes is not None else None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        maps = self.features(images)
+        if self.classifier is None:
+            return maps.flatten(1)
+        return self.classifier(maps.mean(dim=(2, 3)))
+
+
 def norm_options(norm_cfg) -> dict:
     """The keyword arguments of a ``norm`` config node (everything but its name)."""
     return {key: value for key, value in dict(norm_cfg).items() if key != "name"}
@@ -52,8 +96,8 @@ def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn
     """A timm model (``model.name``) whose every norm is the configured one.
 
     The norm goes in through timm's ``norm_layer=`` where the model accepts it (so
-    timm builds it where BatchNorm would be); any norm left over, or every norm of a
-    model that rejects ``norm_layer``, is swapped by `norms.convert`.
+    timm builds it where BatchNorm would be); `norms.convert` swaps the norms timm left
+    (layers built without ``norm_layer``), or every norm of a model that rejects it.
     """
     kwargs = dict(in_chans=in_chans, num_classes=num_classes, pretrained=model_cfg.pretrained,
                   **dict(model_cfg.get("kwargs") or {}))
@@ -65,6 +109,15 @@ def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn
                  model_cfg.name, norm_cfg.name, error)
         model = timm.create_model(model_cfg.name, **kwargs)
         route = "convert"
-    norms.convert(model, norm_cfg.name, **norm_options(norm_cfg))
-    log.info("built %s with norm %s via %s", model_cfg.name, norm_cfg.name, route)
+    left = other_norm_layers(model, norm_cfg.name)
+    if left:
+        norms.convert(model, norm_cfg.name, **norm_options(norm_cfg))
+    log.info("built %s with norm %s via %s; norms.convert swapped %d layers", model_cfg.name, norm_cfg.name,
+             route, len(left))
     return model
+
+
+def other_norm_layers(model: nn.Module, norm_name: str) -> list[str]:
+    """Qualified names of the norm layers of `model` that are not the registered class `norm_name`."""
+    target = norms.registry.NORMS.get(norm_name)
+    return [name for name, module in model.named_modules() if norms.is_norm_layer(module) and type(module) is not target]

@@ -16,11 +16,11 @@ from torchmetrics import MeanMetric
 
 from suite.classifier import ClassifierModule
 from suite.errors import UserError
-from suite.models import InputNormalization, build_timm_model, check_model_name, norm_layer_from_config
+from suite.models import (InputNormalization, SmallConvNet, build_timm_model, check_model_name,
+                          norm_layer_from_config)
 from suite.task import Task
 from tasks.adversarial.attacks import ThreatModel, adversarial_examples, check_pixel_range, warmed_up
 from suite.norm_modes import NORM_MODES
-from tasks.adversarial.small_cnn import SmallConvNet
 
 
 class AdversarialClassifier(ClassifierModule):

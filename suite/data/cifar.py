@@ -13,6 +13,7 @@ import numpy as np
 import torchvision
 from torchvision import transforms
 
+from suite.data.download import download_mode, should_download
 from suite.data.splits import ImageSplits, holdout
 from suite.errors import UserError
 
@@ -36,9 +37,9 @@ def _transforms(image_size: int, augment: bool) -> tuple[transforms.Compose, tra
 
 def _open(dataset_cls, name: str, root: Path, train: bool, transform, download: str):
     folder = root / dataset_cls.base_folder
-    want_download = download == "true" or (download == "auto" and not folder.is_dir())
     try:
-        return dataset_cls(str(root), train=train, transform=transform, download=want_download)
+        return dataset_cls(str(root), train=train, transform=transform,
+                           download=should_download(download, folder.is_dir()))
     except (RuntimeError, OSError) as error:  # missing files, corrupt files or no network
         raise UserError(
             f"{name} is not readable under {folder} ({error}); run once with network access and "
@@ -50,9 +51,7 @@ def build_cifar(cfg) -> ImageSplits:
     name = cfg.name
     dataset_cls, num_classes = _CLASSES[name]
     root = Path(cfg.root).expanduser()
-    download = str(cfg.download).lower()
-    if download not in ("auto", "true", "false"):
-        raise UserError(f"data.download must be auto, true or false, got '{cfg.download}'")
+    download = download_mode(cfg)
     train_tf, eval_tf = _transforms(cfg.image_size, cfg.augment)
     train_full = _open(dataset_cls, name, root, True, train_tf, download)
     eval_full = _open(dataset_cls, name, root, True, eval_tf, "false")

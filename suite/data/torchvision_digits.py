@@ -19,6 +19,7 @@ import torchvision
 from PIL import Image
 from torchvision import transforms
 
+from suite.data.download import download_mode
 from suite.data.splits import ImageSplits, holdout
 from suite.errors import UserError
 
@@ -61,9 +62,7 @@ def _open(name: str, root: Path, train: bool, transform, download: str):
 
 def build_torchvision_digits(cfg) -> ImageSplits:
     name, root = cfg.name, Path(cfg.root).expanduser()
-    download = str(cfg.download).lower()
-    if download not in ("auto", "true", "false"):
-        raise UserError(f"data.download must be auto, true or false, got '{cfg.download}'")
+    download = download_mode(cfg)
     if cfg.channels not in (1, 3):
         raise UserError(f"data.channels must be 1 or 3, got {cfg.channels}")
     to_mode = functools.partial(Image.Image.convert, mode="L" if cfg.channels == 1 else "RGB")

@@ -11,30 +11,23 @@ from __future__ import annotations
 from torch import nn
 
 from suite.errors import UserError
-from suite.models import InputNormalization, build_timm_model, check_model_name, norm_layer_from_config
+from suite.models import (InputNormalization, SmallConvNet, build_timm_model, check_model_name,
+                          norm_layer_from_config)
 
 SMALL_CNN = "dann_cnn"
 SMALL_CNN_MIN_SIZE = 8  # three 2x poolings must leave at least one pixel
 
 
-class SmallConvNet(nn.Module):
-    """conv5(32)-norm-ReLU-pool, conv5(48)-norm-ReLU-pool, conv3(64)-norm-ReLU-pool,
-    flatten: (N, in_channels, S, S) -> (N, 64 * (S // 8)^2). The paper's MNIST
+
+
+def dann_cnn(in_channels: int, image_size: int, norm_layer) -> SmallConvNet:
+    """conv5(32)-norm-ReLU-pool, conv5(48)-norm-ReLU-pool, conv3(64)-norm-ReLU-pool, flatten:
+    (N, in_channels, S, S) -> (N, 64 * (S // 8)^2), width in ``num_features``. The paper's MNIST
     extractor (32 and 48 filters of 5x5) with padding and a third block for 40 px inputs."""
-
-    def __init__(self, in_channels: int, image_size: int, norm_layer):
-        super().__init__()
-        widths, kernels = (32, 48, 64), (5, 5, 3)
-        layers: list[nn.Module] = []
-        for width, kernel in zip(widths, kernels):
-            layers += [nn.Conv2d(in_channels, width, kernel, padding=kernel // 2, bias=False),
-                       norm_layer(width), nn.ReLU(), nn.MaxPool2d(2)]
-            in_channels = width
-        self.layers = nn.Sequential(*layers, nn.Flatten())
-        self.num_features = widths[-1] * (image_size // 8) ** 2
-
-    def forward(self, images):
-        return self.layers(images)
+    network = SmallConvNet(in_channels, None, norm_layer, widths=(32, 48, 64), kernel_sizes=(5, 5, 3),
+                           downsample="maxpool", conv_bias=False)
+    network.num_features = 64 * (image_size // 8) ** 2
+    return network
 
 
 def mlp(in_features: int, hidden: tuple[int, ...], out_features: int, dropout: float) -> nn.Sequential:
@@ -62,7 +55,7 @@ def build_feature_extractor(model_cfg, norm_cfg, in_channels: int, image_size: i
     """G_f: images (N, C, S, S) in [0, 1] -> features (N, num_features); its
     ``num_features`` attribute gives the width. Normalizes with the source statistics."""
     if model_cfg.name == SMALL_CNN:
-        backbone = SmallConvNet(in_channels, image_size, norm_layer_from_config(norm_cfg))
+        backbone = dann_cnn(in_channels, image_size, norm_layer_from_config(norm_cfg))
     else:
         backbone = build_timm_model(model_cfg, norm_cfg, in_channels, num_classes=0)
     layers: list[nn.Module] = [InputNormalization(mean, std), backbone]

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, TensorDataset
 from torchvision import transforms
 
 from suite.data.digits import digit_images
+from suite.data.download import download_mode, should_download
 from suite.data.splits import channel_stats, stratified_split
 from suite.errors import UserError
 
@@ -74,13 +75,11 @@ def build_digits(cfg) -> EpisodicSplits:
 def wants_download(cfg, present: bool) -> bool:
     """``data.download`` auto|true|false -> whether learn2learn may download; false with files missing
     is a `UserError` naming the directory."""
-    mode = str(cfg.data.download).lower()
-    if mode not in ("auto", "true", "false"):
-        raise UserError(f"data.download must be auto, true or false, got '{cfg.data.download}'")
+    mode = download_mode(cfg.data)
     if mode == "false" and not present:
         raise UserError(f"{cfg.data.name} is not under {Path(cfg.data.root).expanduser()} and data.download=false: "
                         f"set data.root= to the directory holding it, or data.download=auto when online")
-    return mode == "true" or not present
+    return should_download(mode, present)
 
 
 def open_learn2learn(cfg, dataset_class, present: bool, **kwargs) -> Dataset:

@@ -57,3 +57,15 @@ def test_wandb_offline_run_lands_under_save_dir(make_config, tmp_path, monkeypat
     run(cfg)
     offline_runs = list((tmp_path / "wandb").glob("offline-run-*-wb"))
     assert len(offline_runs) == 1 and list(offline_runs[0].glob("*.wandb"))
+
+
+@pytest.mark.parametrize(("model_name", "converts"), [("resnet10t", False), ("efficientnet_b0", True)])
+def test_convert_runs_only_where_timm_left_norms(make_config, monkeypatch, model_name, converts):
+    calls = []
+    convert = norms.convert
+    monkeypatch.setattr(norms, "convert", lambda *args, **kw: calls.append(args[1]) or convert(*args, **kw))
+    cfg = make_config("norm=bgn", "norm.num_groups=8", f"model.name={model_name}")
+    model = build_timm_model(cfg.model, cfg.norm, in_chans=1, num_classes=10)
+    assert calls == (["bgn"] if converts else [])
+    layers = [module for module in model.modules() if norms.is_norm_layer(module)]
+    assert layers and all(isinstance(layer, norms.BatchGroupNorm) for layer in layers)
