@@ -14,7 +14,7 @@ ARGS    ?=
 PROFILE ?= default
 
 .DEFAULT_GOAL := run
-.PHONY: run install test test-slow bench study results clean
+.PHONY: run install test test-slow test-oldest-torch bench study results clean
 
 run: install
 	$(PY) -m suite task=$(task) norm=$(norm) $(ARGS)
@@ -36,6 +36,21 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+# The norms tests on the oldest declared torch and timm (pyproject's lower bounds), in a second venv.
+# A multi-GB download the first time (torch's CUDA wheels); not in CI, which has no room for it.
+OLDEST_VENV := .venv-oldest
+OLDEST_PIP  := $(OLDEST_VENV)/bin/python -m pip --isolated
+OLDEST_PINS := "torch==2.11.*" "timm==1.0.3" "pytest>=7.4"
+
+$(OLDEST_VENV)/.installed: Makefile
+	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_PIP) install -q $(OLDEST_PINS) torchvision
+	touch $@
+
+test-oldest-torch: $(OLDEST_VENV)/.installed
+	$(OLDEST_VENV)/bin/python -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"
+	PYTHONPATH=$(CURDIR) $(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/norms
 
 bench: install
 	$(PY) -m benchmarks.norms --write-readme README.md

@@ -49,7 +49,7 @@ class BatchGroupNormFunction(torch.autograd.Function):
         # Kernels run on x's own shape: a reshaped (view) output could not be modified in place (inplace ReLU).
         y = F.batch_norm(x, mean_per_channel, var_per_channel, weight, bias, False, 0.0, eps)
         ctx.save_for_backward(x, weight, mean_per_channel, torch.rsqrt(var_per_channel + eps))
-        ctx.num_groups = num_groups
+        ctx.num_groups, ctx.eps = num_groups, eps
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
@@ -60,7 +60,7 @@ class BatchGroupNormFunction(torch.autograd.Function):
         channels, num_groups = x.shape[1], ctx.num_groups
         # grad_weight = Σ dy·x̂ and grad_bias = Σ dy per channel, in one kernel.
         _, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
-            grad_y, x, weight, None, None, mean_per_channel, invstd_per_channel, True, 0.0, [False, True, True])
+            grad_y, x, weight, None, None, mean_per_channel, invstd_per_channel, True, ctx.eps, [False, True, True])
         grad_x = None
         if ctx.needs_input_grad[0]:
             gamma = weight if weight is not None else torch.ones_like(sum_dy)
@@ -72,9 +72,11 @@ class BatchGroupNormFunction(torch.autograd.Function):
             scale_dy = gamma * invstd
             scale_x = -(invstd * invstd) * mean_g_xhat.repeat_interleave(channels_per_group)
             shift = -invstd * mean_g.repeat_interleave(channels_per_group) - scale_x * mean_per_channel
-            # x·B + C with the eval-mode batch-norm kernel (mean 0, variance 1, eps 0), then + dy·A.
-            grad_x = F.batch_norm(x, torch.zeros_like(shift), torch.ones_like(shift), scale_x, shift, False, 0.0, 0.0)
-            grad_x = grad_x.addcmul_(grad_y, scale_dy.view(1, channels, *([1] * (x.dim() - 2))))
+            # x·B + C, then + dy·A. Not torch's eval-mode batch_norm kernel with eps = 0: torch >= 2.11
+            # refuses eps <= 0 in every mode.
+            view = (1, channels, *([1] * (x.dim() - 2)))
+            grad_x = torch.addcmul(shift.view(view), x, scale_x.view(view))
+            grad_x = grad_x.addcmul_(grad_y, scale_dy.view(view))
         grad_weight = sum_dy_xhat if ctx.needs_input_grad[1] else None
         grad_bias = sum_dy if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias, None, None
