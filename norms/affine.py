@@ -12,3 +12,13 @@ def add_affine(module: nn.Module, num_channels: int, affine: bool, device=None, 
     else:
         module.register_parameter("weight", None)
         module.register_parameter("bias", None)
+
+
+def channel_view(vector: torch.Tensor, rank: int) -> torch.Tensor:
+    """(C,) -> (1, C, 1, ...) to broadcast against an input of rank ``rank``."""
+    return vector.view(1, -1, *([1] * (rank - 2)))
+
+
+def spatial_dims(x: torch.Tensor) -> tuple[int, ...]:
+    """The positions of x (N, C, *): dimensions 2 onwards; () for (N, C)."""
+    return tuple(range(2, x.dim()))

@@ -7,6 +7,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from .batch_group_norm import BatchGroupNorm
+from .batch_renorm import BatchRenorm
 from .norm_activation import NormActivation
 from .registry import NORMS, accepted_keywords, build_with_group_rule
 
@@ -44,7 +45,7 @@ def _num_channels(module: nn.Module) -> int:
 
 
 def _uses_batch_statistics(module: nn.Module) -> bool:
-    return isinstance(module, (_BatchNorm, BatchGroupNorm))
+    return isinstance(module, (_BatchNorm, BatchGroupNorm, BatchRenorm))
 
 
 def _carried_keywords(old: nn.Module) -> dict:
@@ -58,7 +59,7 @@ def _carried_keywords(old: nn.Module) -> dict:
         carried["affine"] = affine
     if _uses_batch_statistics(old):
         carried["momentum"] = old.momentum
-        carried["track_running_stats"] = old.track_running_stats
+        carried["track_running_stats"] = getattr(old, "track_running_stats", True)  # brn always tracks
     return carried
 
 

@@ -8,7 +8,8 @@ import torch
 SHAPES = [(6, 8), (4, 8, 5), (3, 8, 4, 5), (2, 8, 3, 4, 5)]
 CHANNELS = 8
 # Build keywords per norm for the generic tests; names not listed are built with defaults.
-BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}}
+BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}, "evonorm_s0": {"num_groups": 4},
+            "brn": {"r_max": 1.5, "d_max": 0.5}}  # brn: bounds that clip the random test statistics
 
 
 def per_channel(vector, rank):
@@ -52,6 +53,48 @@ def positional_norm(x, weight, bias, eps):
     return affine((x - mean) / torch.sqrt(var + eps), weight, bias)
 
 
+def positions(x):
+    """x (N, C, *) as (N, C, P): P positions per sample and channel (1 for (N, C))."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def batch_renorm(x, running_mean, running_var, r_max, d_max, weight, bias, eps):
+    """Ioffe (2017), Algorithm 1: batch statistics corrected by r and d from the running ones, clipped;
+    r and d detached (constants in backward)."""
+    mean, var, _ = batch_group_statistics(x, x.shape[1])
+    batch_std, running_std = torch.sqrt(var + eps), torch.sqrt(running_var + eps)
+    r = torch.clamp(batch_std / running_std, 1 / r_max, r_max).detach()
+    d = torch.clamp((mean - running_mean) / running_std, -d_max, d_max).detach()
+    x_hat = (x - per_channel(mean, x.dim())) / per_channel(batch_std, x.dim())
+    return affine(x_hat * per_channel(r, x.dim()) + per_channel(d, x.dim()), weight, bias)
+
+
+def filter_response_norm(x, weight, bias, tau, eps):
+    """Singh & Krishnan (2020), Algorithm 1: nu2 = mean(x^2) over positions; max(gamma x_hat + beta, tau)."""
+    nu2 = (positions(x) ** 2).mean(-1).reshape(*x.shape[:2], *([1] * (x.dim() - 2)))
+    y = affine(x / torch.sqrt(nu2 + eps), weight, bias)
+    return y if tau is None else torch.max(y, per_channel(tau, x.dim()))
+
+
+def evonorm_b0(x, batch_var, v, weight, bias, eps):
+    """Liu et al. (2020), Table 1: x / max(sqrt(s2_b + eps), v x + sqrt(s2_inst + eps))."""
+    flat = positions(x)
+    instance_var = ((flat - flat.mean(-1, keepdim=True)) ** 2).mean(-1).reshape(*x.shape[:2], *([1] * (x.dim() - 2)))
+    right = torch.sqrt(instance_var + eps)
+    if v is not None:
+        right = right + per_channel(v, x.dim()) * x
+    return affine(x / torch.max(per_channel(torch.sqrt(batch_var + eps), x.dim()), right), weight, bias)
+
+
+def evonorm_s0(x, groups, v, weight, bias, eps):
+    """Liu et al. (2020), Table 1: x sigmoid(v x) / sqrt(s2_group + eps)."""
+    grouped = x.reshape(x.shape[0], groups, -1)
+    var = ((grouped - grouped.mean(-1, keepdim=True)) ** 2).mean(-1, keepdim=True)
+    std = torch.sqrt(var + eps).expand_as(grouped).reshape(x.shape)
+    gate = 1 if v is None else 1 / (1 + torch.exp(-per_channel(v, x.dim()) * x))
+    return affine(x * gate / std, weight, bias)
+
+
 def expected_output(name, module, x, build_kw):
     """What norm ``name`` must output for ``x``, from the module's parameters, buffers and mode."""
     c = x.shape[1]
@@ -70,6 +113,18 @@ def expected_output(name, module, x, build_kw):
         return positional_norm(x, weight, bias, eps)
     if name == "none":
         return x
+    if name == "brn":
+        if not module.training:
+            return batch_group_norm(x, c, module.running_mean, module.running_var, weight, bias, eps)
+        return batch_renorm(x, module.running_mean, module.running_var, build_kw["r_max"], build_kw["d_max"],
+                            weight, bias, eps)
+    if name == "frn":
+        return filter_response_norm(x, weight, bias, module.tau, eps)
+    if name == "evonorm_b0":
+        batch_var = batch_group_statistics(x, c)[1] if module.training else module.running_var
+        return evonorm_b0(x, batch_var, module.v, weight, bias, eps)
+    if name == "evonorm_s0":
+        return evonorm_s0(x, build_kw["num_groups"], module.v, weight, bias, eps)
     pytest.fail(f"no reference for norm {name!r}: add one to tests/norms/conftest.py")
 
 
@@ -78,8 +133,9 @@ def values_per_statistic(name, shape, build_kw):
     n, c, spatial = shape[0], shape[1], 1
     for size in shape[2:]:
         spatial *= size
-    groups = {"bn": c, "bgn": build_kw.get("num_groups"), "gn": build_kw.get("num_groups"), "ln": 1, "in": c}
-    if name in ("bn", "bgn"):
+    groups = {"bn": c, "brn": c, "evonorm_b0": c, "bgn": build_kw.get("num_groups"), "gn": build_kw.get("num_groups"),
+              "ln": 1, "in": c}
+    if name in ("bn", "brn", "evonorm_b0", "bgn"):
         return n * spatial * c // groups[name]
     if name in ("gn", "ln", "in"):
         return spatial * c // groups[name]
@@ -92,6 +148,8 @@ def reference():
         SHAPES=SHAPES, CHANNELS=CHANNELS, BUILD_KW=BUILD_KW, per_channel=per_channel,
         batch_group_statistics=batch_group_statistics, batch_group_norm=batch_group_norm,
         sample_group_norm=sample_group_norm, positional_norm=positional_norm, expected_output=expected_output,
+        batch_renorm=batch_renorm, filter_response_norm=filter_response_norm, evonorm_b0=evonorm_b0,
+        evonorm_s0=evonorm_s0,
         values_per_statistic=values_per_statistic,
     )
 

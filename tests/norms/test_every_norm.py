@@ -15,6 +15,7 @@ def make(norm_name, reference, **kw):
                 getattr(module, name).normal_()
         if getattr(module, "running_mean", None) is not None:
             module.running_mean.normal_()
+        if getattr(module, "running_var", None) is not None:
             module.running_var.uniform_(0.5, 2.0)
     return module
 
@@ -39,13 +40,13 @@ def test_backward_matches_autograd_of_reference(norm_name, shape, reference):
     if refuses_training(norm_name, shape, reference):
         pytest.skip("training refuses this shape (tested in test_forward_matches_reference)")
     module = make(norm_name, reference).train()
+    shadow = make(norm_name, reference).train()
+    shadow.load_state_dict(module.state_dict())  # before the forward: brn's output reads the running statistics
     x = (torch.randn(shape, dtype=torch.float64) * 3 + 1).requires_grad_()
     grad_y = torch.randn(shape, dtype=torch.float64)
     module(x).backward(grad_y)
     x_ref = x.detach().clone().requires_grad_()
     params = {n: p.detach().clone().requires_grad_() for n, p in module.named_parameters()}
-    shadow = make(norm_name, reference).train()
-    shadow.load_state_dict(module.state_dict())
     for n, p in params.items():
         setattr(shadow, n, torch.nn.Parameter(p))
     expected = reference.expected_output(norm_name, shadow, x_ref, reference.BUILD_KW.get(norm_name, {}))
@@ -55,10 +56,10 @@ def test_backward_matches_autograd_of_reference(norm_name, shape, reference):
         torch.testing.assert_close(p.grad, getattr(shadow, n).grad)
 
 
-def test_affine_parameters_have_shape_channels(norm_name, reference):
+def test_parameters_are_per_channel(norm_name, reference):
     module = norms.build(norm_name, reference.CHANNELS, **reference.BUILD_KW.get(norm_name, {}))
-    for name, parameter in module.named_parameters():
-        assert name in ("weight", "bias") and parameter.shape == (reference.CHANNELS,)
+    for name, parameter in module.named_parameters():  # weight, bias; FRN's tau, EvoNorm's v
+        assert name in ("weight", "bias", "tau", "v") and parameter.shape == (reference.CHANNELS,), name
 
 
 def test_state_dict_round_trip(norm_name, shape, reference):

@@ -29,11 +29,12 @@ class Scale(nn.Module):
 
 
 def test_available_is_sorted_and_complete():
-    assert norms.available() == sorted(["bn", "gn", "ln", "in", "pn", "bgn", "none"])
+    assert norms.available() == sorted(["bn", "gn", "ln", "in", "pn", "bgn", "none", "brn", "frn", "evonorm_b0",
+                                        "evonorm_s0"])
 
 
 def test_unknown_name_lists_available():
-    with pytest.raises(ValueError, match=r"unknown norm 'batchnorm'; available: bgn, bn, gn, in, ln, none, pn"):
+    with pytest.raises(ValueError, match=r"unknown norm 'batchnorm'; available: bgn, bn, brn, evonorm_b0, evonorm_s0, frn, gn, in, ln, none, pn"):
         norms.build("batchnorm", 8)
     with pytest.raises(ValueError, match="available"):
         norms.norm_layer("batchnorm")
