@@ -23,7 +23,7 @@ from .identity import NoNorm
 from .norm_activation import NormActivation
 from .positional_norm import PositionalNorm
 from .progress import FollowsTrainingProgress, set_training_progress
-from .registry import available, build, norm_layer, register
+from .registry import available, build, check_options, norm_layer, register
 from .sync import SyncBatchGroupNorm, convert_sync
 
 __all__ = [
@@ -31,5 +31,5 @@ __all__ = [
     "resolve_groups", "BatchNorm", "BatchGroupNorm", "BatchGroupNormFunction", "GroupNorm", "LayerNorm",
     "InstanceNorm", "PositionalNorm", "NoNorm", "NormActivation", "convert_sync", "SyncBatchGroupNorm",
     "BatchRenorm", "FilterResponseNorm", "EvoNormB0", "EvoNormS0", "includes_activation",
-    "FollowsTrainingProgress", "set_training_progress",
+    "FollowsTrainingProgress", "set_training_progress", "check_options",
 ]

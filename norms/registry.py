@@ -160,6 +160,12 @@ def build_with_group_rule(name: str, num_channels: int, where: str, **kw) -> nn.
     return build(name, num_channels, **kw)
 
 
+def check_options(name: str, **kw) -> None:
+    """Raise the norm's own one-line error for options it refuses (unknown keywords, r_max < 1, eps <= 0, ...)
+    before any model is built, by building it once for 64 channels (any ``num_groups`` follows the group rule)."""
+    build_with_group_rule(name, 64, "options check", **kw)
+
+
 class NormsuiteNormLayer:
     """What ``norm_layer`` binds: calling it builds the configured norm (``__new__`` returns that module).
 

@@ -88,6 +88,10 @@ def validate(cfg: DictConfig):
         _positive_int(cfg, "norm.num_groups")
     if cfg.norm.get("eps", 1.0) <= 0:
         raise UserError(f"norm.eps must be positive, got {cfg.norm.eps}")
+    try:  # every norm's own value checks (brn's r_max >= 1, ...), before anything is built
+        norms.check_options(cfg.norm.name, **{k: v for k, v in cfg.norm.items() if k != "name"})
+    except (TypeError, ValueError) as error:
+        raise UserError(f"norm={cfg.norm.name}: {error}") from None
     resolve_mode(cfg.logger.mode)
     if cfg.resume is not None and not Path(cfg.resume).is_file():
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from suite.training_progress import TrainingProgress
+
 
 def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type[pl.Trainer] = pl.Trainer,
                   **overrides) -> pl.Trainer:
@@ -33,8 +35,8 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
         default_root_dir=str(checkpoint_dir.parent),
     )
     options.update(overrides)
-    callbacks = []
+    callbacks = [TrainingProgress()]  # schedules in norms (brn's warm-up) follow the run's progress
     if trainer_cfg.checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
     return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks,
-                         enable_checkpointing=bool(callbacks), **options)
+                         enable_checkpointing=bool(trainer_cfg.checkpoint), **options)

@@ -10,8 +10,8 @@ import norms
 from tasks.adversarial.attacks import ThreatModel, adversarial_examples
 from suite.norm_modes import norms_in_mode, normalization_layers
 
-BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}}
-RUNNING_STATISTICS_NORMS = ["bn", "bgn"]
+BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}, "evonorm_s0": {"num_groups": 4}}
+RUNNING_STATISTICS_NORMS = ["bn", "bgn", "brn"]
 
 
 def small_model(norm_name: str) -> nn.Module:

@@ -12,7 +12,8 @@ import norms
 from tasks.search.darts_space import (DARTS_OPS, DartsSpace, DropPath, FactorizedReduce, build_network,
                                       norm_channel_counts, reduction_indices)
 
-NORM_OPTIONS = {"bn": {}, "bgn": {"num_groups": 2}, "gn": {"num_groups": 2}, "ln": {}, "in": {}, "pn": {}, "none": {}}
+NORM_OPTIONS = {"bn": {}, "bgn": {"num_groups": 2}, "gn": {"num_groups": 2}, "ln": {}, "in": {}, "pn": {}, "none": {},
+                "brn": {}, "frn": {}, "evonorm_b0": {}, "evonorm_s0": {"num_groups": 2}}
 
 
 def norm_factory(name: str, **kw):
