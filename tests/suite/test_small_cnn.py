@@ -9,7 +9,7 @@ from suite.models import SmallConvNet
 @pytest.mark.parametrize("name", norms.available())
 def test_every_norm_forward_backward_train_and_eval(name):
     torch.manual_seed(0)
-    kw = {"num_groups": 8} if name in ("gn", "bgn") else {}
+    kw = {"num_groups": 8} if name in ("gn", "bgn", "evonorm_s0") else {}
     net = SmallConvNet(3, 7, norms.norm_layer(name, **kw), widths=(8, 16))
     images = torch.randn(4, 3, 20, 20)
     logits = net(images)
