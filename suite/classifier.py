@@ -38,7 +38,8 @@ class ClassifierModule(TaskModule):
         """Log ``<stage>/loss`` and ``<stage>/acc`` (accumulated over the epoch) for one batch."""
         accuracy = self.accuracy[f"{stage}_acc"]
         accuracy(logits, labels)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", batch_size=len(labels))
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", batch_size=len(labels),
+                 sync_dist=True)  # the mean over every process's images (accuracy metrics sync themselves)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 import norms
 from suite.data import DATASETS
+from suite.distributed import check_data_parallel
 from suite.errors import UserError
 from suite.paths import CONFIG_DIR
 from suite.task import TASKS
@@ -93,6 +94,7 @@ def validate(cfg: DictConfig):
     except (TypeError, ValueError) as error:
         raise UserError(f"norm={cfg.norm.name}: {error}") from None
     resolve_mode(cfg.logger.mode)
+    check_data_parallel(cfg)
     if cfg.resume is not None and not Path(cfg.resume).is_file():
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
     task.validate(cfg)

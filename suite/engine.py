@@ -4,9 +4,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
+import torch.distributed as dist
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
+from suite.distributed import SynchronizedNorms, world_size
 from suite.training_progress import TrainingProgress
+
+
+class EvaluateRankZeroBuffers(Callback):
+    """Under DDP, test with rank 0's buffers (running statistics) on every process: those are the ones
+    its checkpoint holds, while each process's own last update saw only its shard of the batch."""
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size > 1:
+            for buffer in pl_module.buffers():
+                dist.broadcast(buffer, src=0)
 
 
 def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type[pl.Trainer] = pl.Trainer,
@@ -17,11 +29,15 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
     ``resume=PATH`` restarts from); results are measured on the final weights.
     `overrides` replace config values (e.g. ``max_epochs`` for a task's second phase);
     `trainer_class` is a `pl.Trainer` subclass where a library needs its own (NNI's traced Trainer).
+    ``trainer.strategy=ddp`` runs ``devices × num_nodes`` processes; with ``trainer.sync_norms=true`` and
+    more than one, bn and bgn use global-batch statistics (`suite.distributed.SynchronizedNorms`).
     """
     options = dict(
         max_epochs=trainer_cfg.max_epochs,
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
+        num_nodes=trainer_cfg.num_nodes,
+        strategy=trainer_cfg.strategy,
         precision=trainer_cfg.precision,
         deterministic=trainer_cfg.deterministic,
         gradient_clip_val=trainer_cfg.gradient_clip_val,
@@ -35,8 +51,10 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
         default_root_dir=str(checkpoint_dir.parent),
     )
     options.update(overrides)
-    callbacks = [TrainingProgress()]  # schedules in norms (brn's warm-up) follow the run's progress
+    # Schedules in norms (brn's warm-up) follow the run's progress.
+    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers()]
+    plugins = [SynchronizedNorms()] if trainer_cfg.sync_norms and world_size(trainer_cfg) > 1 else []
     if trainer_cfg.checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
-    return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks,
+    return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks, plugins=plugins,
                          enable_checkpointing=bool(trainer_cfg.checkpoint), **options)

@@ -17,7 +17,7 @@ class TaskModule(pl.LightningModule):
     override `make_optimizer` or `make_schedule` only where their task's recipe differs.
     """
 
-    def __init__(self, optim_cfg, batch_size: int):
+    def __init__(self, optim_cfg, batch_size: int):  # batch_size: per device
         super().__init__()
         self.optim_cfg = optim_cfg
         self.batch_size = batch_size
@@ -31,7 +31,8 @@ class TaskModule(pl.LightningModule):
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         """The ``optim`` node's optimizer over every parameter; override to adjust its groups."""
-        return build_optimizer(self, self.optim_cfg, self.batch_size)
+        # Under DDP one step averages the gradients of every process's batch: scale by the global batch.
+        return build_optimizer(self, self.optim_cfg, self.batch_size * self.trainer.world_size)
 
     def make_schedule(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
         """The per-step learning-rate schedule: linear warm-up, then cosine decay; override for a

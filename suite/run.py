@@ -26,5 +26,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with RunSession(cfg) as session:
         metrics = task.run(cfg, session)
-    print(format_results(session))
+    if session.writes:
+        print(format_results(session))
     return metrics

@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
 from suite.engine import build_trainer
 from suite.results import package_versions, write_json_atomic
 from suite.tracking import batch_size, build_wandb_logger
@@ -27,25 +28,37 @@ class RunSession:
 
     Used as a context manager: on exit it writes metrics.json (``status`` finished, or
     failed with the error and every metric recorded so far) and finishes the W&B run,
-    also when the task crashes, so finished results are never lost.
+    also when the task crashes, so finished results are never lost. Under DDP every
+    process has a session with the same run id; only rank 0's writes anything.
     """
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.run_id = cfg.run_id or new_run_id()
+        self.run_id = cfg.run_id or shared_run_id(cfg.trainer) or new_run_id()
+        self.writes = global_rank(cfg.trainer) == 0
+        self._processes = processes_share(self.run_id, cfg.trainer)
         self.run_dir = Path(cfg.paths.runs) / cfg.task.name / cfg.norm.name / self.run_id
         self.metrics: dict[str, float] = {}
         self.artifacts: dict[str, str] = {}
         self.logger = None
 
     def __enter__(self) -> "RunSession":
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
         self._started = time.time()
-        self.logger = build_wandb_logger(self.cfg, self.run_id, self.run_dir)
+        self._processes.__enter__()
+        if self.writes:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
+            self.logger = build_wandb_logger(self.cfg, self.run_id, self.run_dir)
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
+        try:
+            if self.writes:
+                self._finish(exc_type, exc)
+        finally:
+            self._processes.__exit__(None, None, None)
+
+    def _finish(self, exc_type, exc) -> None:
         failed = exc is not None
         self.write_results(error=f"{exc_type.__name__}: {exc}" if failed else None)
         if self.logger is not None:
@@ -93,6 +106,8 @@ class RunSession:
             "num_groups": cfg.norm.get("num_groups"),
             "batch_size": batch_size(cfg),
             "batch_axis": cfg.task.batch_axis,
+            "world_size": world_size(cfg.trainer),
+            "global_batch_size": global_batch_size(cfg, batch_size(cfg)),
             "seed": cfg.seed,
             "data": cfg.data.name,
             "main_metric": cfg.task.main_metric,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from suite.distributed import global_batch_size, world_size
 from suite.errors import UserError
 
 MODES = ("auto", "online", "offline", "disabled")
@@ -62,5 +63,7 @@ def build_wandb_logger(cfg, run_id: str, run_dir: Path):
         project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
         name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id,
         group=cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
-        config=OmegaConf.to_container(cfg, resolve=True), notes=f"run dir: {run_dir}",
+        config={**OmegaConf.to_container(cfg, resolve=True), "world_size": world_size(cfg.trainer),
+                "global_batch_size": global_batch_size(cfg, batch_size(cfg))},
+        notes=f"run dir: {run_dir}",
     )

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
+from suite.distributed import evaluation_sampler
 from suite.errors import UserError
 from suite.models import InputNormalization, norm_layer_from_config
 from suite.task import Task
@@ -52,7 +53,9 @@ class EpisodeDataModule(pl.LightningDataModule):
             self.episodes[stage] = episodes
 
     def _loader(self, stage: str, tasks_per_batch: int) -> DataLoader:
+        sampler = None if stage == "train" else evaluation_sampler(self.episodes[stage])
         return DataLoader(self.episodes[stage], batch_size=tasks_per_batch, shuffle=False, drop_last=True,
+                          sampler=sampler,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -20,6 +20,7 @@ import norms
 from norms.groups import divisors
 from nni.nas.evaluator.pytorch import Trainer as NasTrainer
 
+from suite.distributed import world_size
 from suite.errors import UserError
 from suite.models import norm_layer_from_config
 from suite.task import Task
@@ -107,6 +108,10 @@ class NasTask(Task):
     """Search (NNI DARTS) -> exported architecture -> retrain from scratch -> test accuracy."""
 
     def validate(self, cfg) -> None:
+        if world_size(cfg.trainer) > 1:
+            raise UserError("task=nas runs in one process: NNI's DARTS search runs inside an NNI experiment, which "
+                            "each DDP process Lightning re-launches would start on its own; set trainer.devices=1 "
+                            "trainer.num_nodes=1 trainer.strategy=auto")
         if cfg.task.group_rule not in GROUP_RULES:
             raise UserError(f"task.group_rule must be one of {', '.join(GROUP_RULES)}, got {cfg.task.group_rule!r}")
         if cfg.task.search_epochs < 1:

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from suite.data.splits import ImageSplits
+from suite.distributed import evaluation_sampler
 from suite.errors import UserError
 from suite.registry import Registry
 
@@ -46,7 +47,8 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset, batch_size: int, train: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if train else None
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
+        sampler = None if train else evaluation_sampler(dataset)  # Lightning shards training data itself
+        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, sampler=sampler,
                           generator=generator, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 

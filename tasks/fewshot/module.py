@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from suite.distributed import gather_concatenated
 from suite.module import TaskModule
 from tasks.fewshot.confidence import mean_and_ci95
 from tasks.fewshot.norm_mode import evaluation_statistics
@@ -53,9 +54,9 @@ class PrototypicalModule(TaskModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, accuracies = self.evaluation_step(batch)
-        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=len(accuracies))
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=len(accuracies), sync_dist=True)
         self.log("val/acc", accuracies.mean(), on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(accuracies))
+                 batch_size=len(accuracies), sync_dist=True)
 
     def on_test_epoch_start(self) -> None:
         self.test_accuracies = []
@@ -64,7 +65,8 @@ class PrototypicalModule(TaskModule):
         self.test_accuracies.append(self.evaluation_step(batch)[1].detach().cpu())
 
     def on_test_epoch_end(self) -> None:
-        mean, ci95 = mean_and_ci95(torch.cat(self.test_accuracies))
+        accuracies = gather_concatenated(torch.cat(self.test_accuracies))  # every process's episodes
+        mean, ci95 = mean_and_ci95(accuracies)
         self.log("test/acc", mean)
         self.log("test/acc_ci95", ci95)
-        self.log("test/episodes", float(sum(len(a) for a in self.test_accuracies)))
+        self.log("test/episodes", float(len(accuracies)))
