@@ -12,8 +12,12 @@ import hydra
 from omegaconf import DictConfig
 
 from suite.config import CONFIG_DIR, compose_config
-from suite.errors import UserError
+from suite.errors import DIVERGED, UserError
 from suite.run import run
+
+# Exit codes (README "Exit codes and statuses"): 0 finished, 1 failed (a bug: traceback),
+# 2 bad input (one line, nothing made), 3 diverged (one line), 128 + N interrupted by signal N.
+EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
@@ -31,5 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         run(compose_config(argv))
     except UserError as error:
         print(f"normsuite: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except DIVERGED as error:
+        print(f"normsuite: diverged: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_DIVERGED
     return 0

@@ -14,11 +14,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import norms
+from suite.checks import (boolean, check_values, limit_batches, non_negative_int, non_negative_number, number_in,
+                          optional, positive_int, positive_number)
 from suite.data import DATASETS
 from suite.distributed import check_data_parallel
 from suite.errors import UserError
 from suite.paths import CONFIG_DIR
 from suite.task import TASKS
+from suite.preflight import check_accelerator, check_batch_statistics, check_wandb, check_writable_dir
 from suite.tracking import resolve_mode
 
 GROUPS = tuple(sorted(path.name for path in CONFIG_DIR.iterdir() if path.is_dir()))
@@ -64,31 +67,87 @@ def compose_config(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UserError(f"{key} must be a positive integer, got {value!r}")
+# Every key a user may type that the suite itself reads (tasks add theirs in `Task.validate`).
+RULES = {
+    "seed": non_negative_int,
+    "run_id": optional(lambda value: None if isinstance(value, str) and value and "/" not in value
+                       else "a name without '/'"),
+    "data.batch_size": positive_int,
+    "data.eval_batch_size": positive_int,
+    "data.num_workers": non_negative_int,
+    "data.split_seed": non_negative_int,
+    "data.image_size": positive_int,
+    "trainer.max_epochs": positive_int,
+    "trainer.devices": positive_int,
+    "trainer.deterministic": boolean,
+    "trainer.gradient_clip_val": optional(positive_number),
+    "trainer.log_every_n_steps": positive_int,
+    "trainer.limit_train_batches": limit_batches,
+    "trainer.limit_val_batches": limit_batches,
+    "trainer.limit_test_batches": limit_batches,
+    "trainer.checkpoint_every_min": optional(positive_number),
+    "norm.num_groups": positive_int,
+    "norm.eps": positive_number,
+    "norm.momentum": optional(number_in(0.0, 1.0)),
+}
+# Every optimizer node (task.optim, nas's task.search_optim, ...).
+OPTIM_RULES = {
+    "lr": positive_number,
+    "momentum": number_in(0.0, 1.0, high_open=True),
+    "weight_decay": non_negative_number,
+    "warmup_fraction": number_in(0.0, 1.0, high_open=True),
+    "base_batch_size": positive_int,
+    "scale_lr": boolean,
+}
+
+
+def optimizer_nodes(cfg: DictConfig) -> list[str]:
+    """Keys of the task's optimizer nodes: every ``task.*`` mapping with an ``lr``."""
+    return [f"task.{key}" for key, node in cfg.task.items() if OmegaConf.is_dict(node) and "lr" in node]
+
+
+def check_data_serves_task(cfg: DictConfig) -> None:
+    """A dataset builder may declare ``builder.tasks``, the only tasks it serves (the few-shot
+    benchmarks: their configs refer to keys only those tasks have, so this comes before resolving)."""
+    allowed = getattr(DATASETS.get(cfg.data.name), "tasks", None)
+    if allowed is not None and cfg.task.name not in allowed:
+        raise UserError(f"data={cfg.data.name} cannot be used with task={cfg.task.name}: use it with "
+                        f"task={' or task='.join(allowed)}, or pick another data=")
+
+
+def check_data_files(cfg: DictConfig) -> None:
+    """``builder.check(data_cfg)``, a dataset's cheap look at its files (image headers), if it has one."""
+    check = getattr(DATASETS.get(cfg.data.name), "check", None)
+    if check is not None:
+        check(cfg.data)
+
+
+def check_machine(cfg: DictConfig) -> None:
+    """The device, the output directories and W&B credentials the run would use."""
+    check_accelerator(cfg.trainer)
+    check_writable_dir("paths.runs", cfg.paths.runs)
+    check_wandb(cfg.logger)
+    if resolve_mode(cfg.logger.mode) != "disabled":
+        check_writable_dir("logger.save_dir", cfg.logger.save_dir)
 
 
 def validate(cfg: DictConfig):
-    """Check a composed config before anything trains; returns the task object."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise UserError(f"{missing[0]} is required: set {missing[0]}=...")
+    """Check a composed config before anything trains or any run directory exists; returns the task
+    object. Order: structure, value types and ranges (`RULES`), names, task rules, then the machine."""
+    task = TASKS.get(cfg.task.name)()
+    check_data_serves_task(cfg)
     try:
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise UserError(f"{missing[0]} is required: set {missing[0]}=...")
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as error:
         raise UserError(_one_line(error)) from None
-    task = TASKS.get(cfg.task.name)()
     if cfg.norm.name not in norms.available():
         raise UserError(f"unknown norm '{cfg.norm.name}': set norm= one of {', '.join(norms.available())}")
-    DATASETS.get(cfg.data.name)
-    for key in ("data.batch_size", "data.eval_batch_size", "trainer.max_epochs"):
-        _positive_int(cfg, key)
-    if "num_groups" in cfg.norm:
-        _positive_int(cfg, "norm.num_groups")
-    if cfg.norm.get("eps", 1.0) <= 0:
-        raise UserError(f"norm.eps must be positive, got {cfg.norm.eps}")
+    check_values(cfg, RULES)
+    for node in optimizer_nodes(cfg):
+        check_values(cfg, OPTIM_RULES, prefix=node)
     try:  # every norm's own value checks (brn's r_max >= 1, ...), before anything is built
         norms.check_options(cfg.norm.name, **{k: v for k, v in cfg.norm.items() if k != "name"})
     except (TypeError, ValueError) as error:
@@ -97,5 +156,10 @@ def validate(cfg: DictConfig):
     check_data_parallel(cfg)
     if cfg.resume is not None and not Path(cfg.resume).is_file():
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
+    check_data_files(cfg)
     task.validate(cfg)
+    axis = cfg.task.get("batch_axis", "data.batch_size")
+    if axis == "data.batch_size":
+        check_batch_statistics(cfg.norm, cfg.data.batch_size, axis)
+    check_machine(cfg)
     return task

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
 from suite.engine import build_trainer
+from suite.errors import DIVERGED
 from suite.results import package_versions, write_json_atomic
 from suite.tracking import batch_size, build_wandb_logger
 
@@ -60,7 +61,8 @@ class RunSession:
 
     def _finish(self, exc_type, exc) -> None:
         failed = exc is not None
-        self.write_results(error=f"{exc_type.__name__}: {exc}" if failed else None)
+        status = "finished" if not failed else "diverged" if isinstance(exc, DIVERGED) else "failed"
+        self.write_results(status, error=f"{exc_type.__name__}: {exc}" if failed else None)
         if self.logger is not None:
             import wandb
 
@@ -95,10 +97,10 @@ class RunSession:
         self.artifacts[name] = str(Path(path).relative_to(self.run_dir))
         return path
 
-    def write_results(self, error: str | None = None) -> Path:
+    def write_results(self, status: str = "finished", error: str | None = None) -> Path:
         cfg = self.cfg
         payload = {
-            "status": "failed" if error else "finished",
+            "status": status,
             "error": error,
             "run_id": self.run_id,
             "task": cfg.task.name,

@@ -6,6 +6,7 @@ land under ``logger.save_dir``/wandb and ``wandb sync`` uploads them later),
 """
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 from pathlib import Path
@@ -17,8 +18,10 @@ from suite.errors import UserError
 
 MODES = ("auto", "online", "offline", "disabled")
 
+log = logging.getLogger(__name__)
 
-def _has_api_key() -> bool:
+
+def has_api_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
@@ -33,7 +36,7 @@ def resolve_mode(mode: str) -> str:
         raise UserError(f"logger.mode must be one of {', '.join(MODES)}, got '{mode}'")
     if mode != "auto":
         return mode
-    return os.environ.get("WANDB_MODE") or ("online" if _has_api_key() else "offline")
+    return os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
 
 
 def batch_size(cfg) -> int:
@@ -51,17 +54,33 @@ def run_tags(cfg) -> list[str]:
 
 
 def build_wandb_logger(cfg, run_id: str, run_dir: Path):
-    """A Lightning `WandbLogger` grouped by task, or None when ``logger.mode=disabled``."""
+    """A Lightning `WandbLogger` grouped by task with its W&B run started, or None when
+    ``logger.mode=disabled``. W&B never stops a run: when the run cannot start (the network, the
+    server, a full disk under ``logger.save_dir``) a warning says so and the run logs offline, or,
+    failing that too, not at all. A resumed run (same `run_id`) continues the same W&B run."""
     mode = resolve_mode(cfg.logger.mode)
     if mode == "disabled":
         return None
+    for attempt in dict.fromkeys((mode, "offline")):
+        try:
+            logger = _wandb_logger(cfg, run_id, run_dir, attempt)
+            logger.experiment  # noqa: B018 - starts the W&B run now, where a failure can be handled
+            return logger
+        except Exception as error:  # noqa: BLE001 - any W&B failure: warn and carry on without it
+            log.warning("W&B (%s) failed, %s: %s", attempt,
+                        "logging offline instead" if attempt != "offline" else "logging to W&B is off for this run",
+                        " ".join(str(error).split())[:300])
+    return None
+
+
+def _wandb_logger(cfg, run_id: str, run_dir: Path, mode: str):
     from pytorch_lightning.loggers import WandbLogger
 
     save_dir = Path(cfg.logger.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     return WandbLogger(
         project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
-        name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id,
+        name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id, resume="allow",
         group=cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
         config={**OmegaConf.to_container(cfg, resolve=True), "world_size": world_size(cfg.trainer),
                 "global_batch_size": global_batch_size(cfg, batch_size(cfg))},

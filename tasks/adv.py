@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 from torch import nn
 from torchmetrics import MeanMetric
 
 from suite.classifier import ClassifierModule
+from suite.checks import check_values, fraction, list_of, positive_int, positive_number
 from suite.errors import UserError
 from suite.models import (InputNormalization, SmallConvNet, build_timm_model, check_model_name,
                           norm_layer_from_config)
@@ -100,30 +100,17 @@ def eval_attacks(task_cfg) -> dict[str, tuple[str, ThreatModel]]:
     return attacks
 
 
-def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 class AdversarialTask(Task):
     """PGD adversarial training of a classifier with the chosen norm; clean and robust test accuracy."""
 
     def validate(self, cfg) -> None:
         task = cfg.task
-        if not 0.0 <= task.epsilon <= 1.0:
+        if fraction(task.epsilon) is not None:
             raise UserError(f"task.epsilon={task.epsilon} is outside [0, 1]: it is an L∞ radius in pixel units "
                             f"(images in [0, 1]), e.g. 0.1 for digits or 8/255 for CIFAR-10")
-        for key in ("step_size", "eval_step_size"):
-            if not task[key] > 0:
-                raise UserError(f"task.{key} must be positive, got {task[key]}")
-        if not _is_positive_int(task.train_steps):
-            raise UserError(f"task.train_steps must be an integer >= 1, got {task.train_steps!r}")
-        steps = OmegaConf.to_container(task.eval_pgd_steps) if OmegaConf.is_list(task.eval_pgd_steps) else None
-        if steps is None or not all(_is_positive_int(step) for step in steps):
-            raise UserError(f"task.eval_pgd_steps must be a list of integers >= 1, e.g. [20, 100], "
-                            f"got {task.eval_pgd_steps!r}")
-        if not 0.0 <= task.adv_ratio <= 1.0:
-            raise UserError(f"task.adv_ratio must be in [0, 1] (the attacked fraction of a batch), "
-                            f"got {task.adv_ratio}")
+        check_values(cfg, {"step_size": positive_number, "eval_step_size": positive_number,
+                           "train_steps": positive_int, "eval_pgd_steps": list_of(positive_int),
+                           "adv_ratio": fraction}, prefix="task")
         if task.attack_norm_mode not in NORM_MODES:
             raise UserError(f"task.attack_norm_mode must be one of {', '.join(NORM_MODES)}, "
                             f"got {task.attack_norm_mode!r}")

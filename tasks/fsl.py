@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
+from suite.checks import check_values, positive_int
 from suite.distributed import evaluation_sampler
 from suite.errors import UserError
 from suite.models import InputNormalization, norm_layer_from_config
@@ -73,10 +74,7 @@ class FewShotTask(Task):
 
     def validate(self, cfg) -> None:
         task = cfg.task
-        for key in COUNT_KEYS:
-            value = task.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"task.{key} must be a positive integer, got {value!r}")
+        check_values(cfg, dict.fromkeys(COUNT_KEYS, positive_int), prefix="task")
         for key in ("train_ways", "test_ways"):
             if task[key] < 2:
                 raise UserError(f"task.{key}={task[key]}: an episode needs at least 2 classes, set it to 2 or more")

@@ -14,12 +14,12 @@ import logging
 import math
 from pathlib import Path
 
-from omegaconf import OmegaConf
 
 import norms
 from norms.groups import divisors
 from nni.nas.evaluator.pytorch import Trainer as NasTrainer
 
+from suite.checks import check_values, optional, positive_int, positive_number
 from suite.distributed import world_size
 from suite.errors import UserError
 from suite.models import norm_layer_from_config
@@ -73,10 +73,8 @@ def check_model(cfg) -> None:
     unknown = sorted(set(model.operations) - set(DARTS_OPS))
     if unknown or not model.operations:
         raise UserError(f"model.operations has {unknown or 'nothing'}: choose from {', '.join(DARTS_OPS)}")
-    for key in ("num_nodes", "stem_multiplier", "input_pool", *(f"{p}.{k}" for p in PHASES for k in ("width", "num_cells"))):
-        value = OmegaConf.select(model, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UserError(f"model.{key} must be a positive integer, got {value!r}")
+    check_values(cfg, {key: positive_int for key in ("num_nodes", "stem_multiplier", "input_pool", *(
+        f"{phase}.{size}" for phase in PHASES for size in ("width", "num_cells")))}, prefix="model")
     for phase in PHASES:
         if model[phase].num_cells < 3:
             raise UserError(f"model.{phase}.num_cells={model[phase].num_cells}: DARTS needs at least 3 "
@@ -114,8 +112,9 @@ class NasTask(Task):
                             "trainer.num_nodes=1 trainer.strategy=auto")
         if cfg.task.group_rule not in GROUP_RULES:
             raise UserError(f"task.group_rule must be one of {', '.join(GROUP_RULES)}, got {cfg.task.group_rule!r}")
-        if cfg.task.search_epochs < 1:
-            raise UserError(f"task.search_epochs must be at least 1, got {cfg.task.search_epochs}")
+        check_values(cfg, {"search_epochs": positive_int, "retrain_epochs": positive_int,
+                           "search_batch_size": optional(positive_int), "arc_learning_rate": positive_number},
+                     prefix="task")
         if cfg.task.arch is not None and not cfg.task.retrain:
             raise UserError("task.arch=PATH with task.retrain=false has nothing to do: drop one of them")
         check_model(cfg)

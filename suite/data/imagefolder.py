@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from torchvision import datasets, transforms
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from suite.data.splits import ImageSplits, holdout
 from suite.errors import UserError
@@ -39,6 +41,24 @@ def _folder(root: Path, split: str, transform) -> datasets.ImageFolder | None:
         raise UserError(f"{path} has no readable images ({error}); put images in {path}/<class>/") from None
 
 
+def check_image_headers(cfg) -> None:
+    """Open every image's header (not its pixels) under ``data.root``: a file PIL cannot identify is
+    refused now, naming it, rather than at the first batch that draws it. About 0.1 ms per image."""
+    root = Path(cfg.root).expanduser()
+    bad = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or not path.name.lower().endswith(IMG_EXTENSIONS):
+            continue
+        try:
+            with Image.open(path):
+                pass
+        except (OSError, SyntaxError, ValueError):
+            bad.append(path)
+    if bad:
+        raise UserError(f"data.root={cfg.root} has {len(bad)} unreadable image(s), first {bad[0]}: "
+                        f"delete or replace them")
+
+
 def build_imagefolder(cfg) -> ImageSplits:
     root = Path(cfg.root).expanduser()
     size = cfg.image_size
@@ -64,3 +84,6 @@ def build_imagefolder(cfg) -> ImageSplits:
         raise UserError(f"{root}/test has classes {test.classes} but train has {classes}; use the same class folders")
     return ImageSplits(train=train, val=val, test=test, num_classes=len(classes), in_channels=3,
                        image_size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD, name=f"imagefolder:{root.name}")
+
+
+build_imagefolder.check = check_image_headers  # run by `suite.config.validate` before the run starts

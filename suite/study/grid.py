@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.config import compose_config, group_options
+from suite.checks import check_items, non_negative_int, positive_int
 from suite.errors import UserError
 
 
@@ -79,9 +80,8 @@ def expand_grid(profile) -> list[Cell]:
     for key in ("tasks", "norms", "batch_sizes", "seeds"):
         if not profile[key]:
             raise UserError(f"the study grid needs at least one entry in {key}")
-    for size in profile.batch_sizes:
-        if not isinstance(size, int) or size < 1:
-            raise UserError(f"batch_sizes must be positive integers, got {size!r}")
+    check_items("batch_sizes", profile.batch_sizes, positive_int)
+    check_items("seeds", profile.seeds, non_negative_int)
     cells = []
     for task in profile.tasks:
         axis, fixed = batch_axis(str(task)), task_overrides(profile, task)

@@ -205,3 +205,6 @@ def build_episodic_splits(cfg) -> EpisodicSplits:
 def episodic_only(data_cfg):
     """What `suite.data.DATASETS` builds for the episodic benchmarks: they have no ImageSplits."""
     raise UserError(f"data={data_cfg.name} is a few-shot benchmark with disjoint class splits: use it with task=fsl")
+
+
+episodic_only.tasks = ("fsl",)  # `suite.config.validate` refuses these datasets for every other task

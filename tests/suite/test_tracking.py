@@ -27,3 +27,27 @@ def test_a_task_names_its_own_batch_axis(make_config):
 
     assert batch_size(make_config("data.batch_size=8")) == 8
     assert batch_size(make_config("task=fsl", "task.query_shots=3", "data.batch_size=8")) == 3
+
+
+def test_a_wandb_failure_falls_back_to_offline_instead_of_stopping_the_run(make_config, tmp_path, monkeypatch):
+    from suite import tracking
+
+    real = tracking._wandb_logger
+    modes = []
+
+    def flaky(cfg, run_id, run_dir, mode):
+        modes.append(mode)
+        if mode == "online":
+            raise ConnectionError("api.wandb.ai unreachable")
+        return real(cfg, run_id, run_dir, mode)
+
+    monkeypatch.setattr(tracking, "_wandb_logger", flaky)
+    cfg = make_config("logger.mode=online", f"logger.save_dir={tmp_path}")
+    logger = tracking.build_wandb_logger(cfg, "fallback", tmp_path)
+    try:
+        assert modes == ["online", "offline"]
+        assert logger.experiment.settings.mode == "offline"
+    finally:
+        import wandb
+
+        wandb.finish()
