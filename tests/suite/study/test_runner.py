@@ -50,7 +50,7 @@ def test_a_cell_failing_before_its_session_is_recorded(tmp_path):
                           "norm.eps=-1"])
     assert run_cell(cfg, threads=1) == "failed"
     record = read_metrics(tmp_path / "cls" / "gn" / "bad" / "metrics.json")
-    assert record["status"] == "failed" and "norm.eps must be positive" in record["error"]
+    assert record["status"] == "failed" and "norm.eps must be a finite number > 0, got -1" in record["error"]
     assert (record["task"], record["norm"], record["seed"]) == ("cls", "gn", 0)
 
 
