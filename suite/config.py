@@ -79,6 +79,7 @@ RULES = {
     "data.image_size": positive_int,
     "trainer.max_epochs": positive_int,
     "trainer.devices": positive_int,
+    "trainer.num_nodes": positive_int,
     "trainer.deterministic": boolean,
     "trainer.gradient_clip_val": optional(positive_number),
     "trainer.log_every_n_steps": positive_int,
