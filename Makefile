@@ -50,7 +50,8 @@ $(OLDEST_VENV)/.installed: Makefile
 
 test-oldest-torch: $(OLDEST_VENV)/.installed
 	$(OLDEST_VENV)/bin/python -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"
-	PYTHONPATH=$(CURDIR) $(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/norms
+	# --confcutdir: tests/conftest.py imports suite (hydra), which this venv does not need.
+	PYTHONPATH=$(CURDIR) $(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --confcutdir tests/norms tests/norms
 
 bench: install
 	$(PY) -m benchmarks.norms --write-readme README.md
