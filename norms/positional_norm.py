@@ -5,6 +5,7 @@ from torch import nn
 
 from .affine import add_affine
 from .checks import check_input, check_statistic_size
+from .precision import layer_norm_output_dtype
 from .registry import register
 
 
@@ -13,7 +14,8 @@ class PositionalNorm(nn.Module):
     """y[n, :, p] = (x[n, :, p] - mean_c) / sqrt(var_c + eps) * weight + bias at every sample n and position p.
 
     Mean and biased variance run over the C channels only; ``weight``/``bias`` are per channel, shape (C,).
-    Statistics come from the input in train and eval alike.
+    Statistics come from the input in train and eval alike, in float32 (float64 for float64 input); the
+    output has the dtype torch's layer_norm gives (under autocast: float32 on CUDA, the input's on CPU).
 
     Args: num_channels (C), eps (default 1e-5), affine (default True).
     Shape: input (N, C, *) with 0 to 3 spatial dimensions; output the same (contiguous).
@@ -30,9 +32,14 @@ class PositionalNorm(nn.Module):
         check_input(x, self.num_channels, type(self).__name__)
         if self.training:
             check_statistic_size(self.num_channels, x, type(self).__name__, "across channels at one position")
-        # layer_norm over a channels-last view is one fused kernel; its weight then acts per channel.
-        y = F.layer_norm(x.movedim(1, -1), (self.num_channels,), self.weight, self.bias, self.eps)
-        return y.movedim(-1, 1).contiguous()
+        # layer_norm over a channels-last view is one fused kernel; its weight then acts per channel. It runs
+        # in float32 (torch's CPU kernel accumulates the weight gradient of bfloat16 input in low precision),
+        # and the output takes the dtype torch's layer_norm gives under the current autocast.
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        weight, bias = (None if p is None else p.to(dtype) for p in (self.weight, self.bias))
+        with torch.autocast(x.device.type, enabled=False):
+            y = F.layer_norm(x.movedim(1, -1).to(dtype), (self.num_channels,), weight, bias, self.eps)
+        return y.movedim(-1, 1).to(layer_norm_output_dtype(x)).contiguous()
 
     def extra_repr(self) -> str:
         return f"{self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -139,6 +139,9 @@ class SyncBatchGroupNorm(BatchGroupNorm):
 
 def _synchronized(old: nn.Module, process_group) -> nn.Module:
     """The SyncBatchGroupNorm for a bn (G = C) or bgn layer, sharing its parameters and buffers."""
+    if getattr(old, "group_layout", "contiguous") != "contiguous":
+        raise ValueError(f"convert_sync supports group_layout='contiguous' only, got {old.group_layout!r}; "
+                         f"train with norm.group_layout=contiguous or on one process")
     num_groups = getattr(old, "num_groups", None) or old.num_features
     new = SyncBatchGroupNorm(getattr(old, "num_channels", None) or old.num_features, num_groups, old.eps,
                              old.momentum, old.affine, old.track_running_stats, process_group)

@@ -10,6 +10,9 @@ CHANNELS = 8
 # Build keywords per norm for the generic tests; names not listed are built with defaults.
 BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}, "evonorm_s0": {"num_groups": 4},
             "brn": {"r_max": 1.5, "d_max": 0.5}}  # brn: bounds that clip the random test statistics
+# torch's closest native norm per name: its dtype under autocast is the one each norm must give.
+NATIVE_COUNTERPART = {"bn": "batch_norm", "bgn": "batch_norm", "gn": "group_norm", "ln": "group_norm",
+                      "in": "group_norm", "pn": "layer_norm", "none": "identity"}
 
 
 def per_channel(vector, rank):
@@ -145,7 +148,8 @@ def values_per_statistic(name, shape, build_kw):
 @pytest.fixture
 def reference():
     return SimpleNamespace(
-        SHAPES=SHAPES, CHANNELS=CHANNELS, BUILD_KW=BUILD_KW, per_channel=per_channel,
+        SHAPES=SHAPES, CHANNELS=CHANNELS, BUILD_KW=BUILD_KW, NATIVE_COUNTERPART=NATIVE_COUNTERPART,
+        per_channel=per_channel,
         batch_group_statistics=batch_group_statistics, batch_group_norm=batch_group_norm,
         sample_group_norm=sample_group_norm, positional_norm=positional_norm, expected_output=expected_output,
         batch_renorm=batch_renorm, filter_response_norm=filter_response_norm, evonorm_b0=evonorm_b0,

@@ -125,3 +125,55 @@ def test_groups_must_divide_channels():
         norms.build("bgn", 40)
     with pytest.raises(ValueError, match="num_groups must be at least 1, got 0"):
         norms.build("bgn", 40, num_groups=0)
+
+
+def interleaved_reference(x, groups, weight, bias, eps, mean=None, var=None):
+    """Group g holds channels g, g + G, g + 2G, ...: selected by a channel mask, statistics over the
+    selected values (batch statistics unless ``mean``/``var`` per group are given)."""
+    y = torch.empty_like(x)
+    members = torch.arange(x.shape[1]) % groups
+    for g in range(groups):
+        values = x[:, members == g]
+        mean_g = values.mean() if mean is None else mean[g]
+        var_g = values.var(unbiased=False) if var is None else var[g]
+        y[:, members == g] = (values - mean_g) / torch.sqrt(var_g + eps)
+    shape = (1, -1, *([1] * (x.dim() - 2)))
+    return y * weight.view(shape) + bias.view(shape)
+
+
+def test_interleaved_layout_matches_channel_mask_reference(shape):
+    bgn = norms.build("bgn", 8, num_groups=2, group_layout="interleaved", momentum=1.0).double()
+    with torch.no_grad():
+        bgn.weight.normal_(), bgn.bias.normal_()
+    x = (torch.randn(shape, dtype=torch.float64) * 3 + 1).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    weight, bias = (p.detach().clone().requires_grad_() for p in (bgn.weight, bgn.bias))
+    grad_y = torch.randn(shape, dtype=torch.float64)
+    bgn(x).backward(grad_y)
+    interleaved_reference(x_ref, 2, weight, bias, 1e-5).backward(grad_y)
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close((bgn.weight.grad, bgn.bias.grad), (weight.grad, bias.grad))
+    members = torch.arange(8) % 2  # momentum 1: the running statistics are this batch's (variance unbiased)
+    expected_mean = torch.stack([x_ref[:, members == g].mean() for g in range(2)])
+    expected_var = torch.stack([x_ref[:, members == g].var() for g in range(2)])
+    torch.testing.assert_close((bgn.running_mean, bgn.running_var), (expected_mean, expected_var))
+    x_eval = torch.randn(shape, dtype=torch.float64)
+    expected = interleaved_reference(x_eval, 2, bgn.weight, bgn.bias, 1e-5, expected_mean, expected_var)
+    torch.testing.assert_close(bgn.eval()(x_eval), expected)
+
+
+def test_interleaved_layout_differs_from_contiguous():
+    x = torch.randn(4, 8, 3) + torch.arange(8.0).view(1, 8, 1)  # channel means differ, so the split matters
+    contiguous = norms.build("bgn", 8, num_groups=2)(x)
+    interleaved = norms.build("bgn", 8, num_groups=2, group_layout="interleaved")(x)
+    assert not torch.allclose(contiguous, interleaved, atol=1e-2)
+
+
+def test_unknown_group_layout_is_refused():
+    with pytest.raises(ValueError, match="group_layout='strided' is not a BGN group layout; pass one of"):
+        norms.build("bgn", 8, num_groups=2, group_layout="strided")
+
+
+def test_convert_sync_refuses_interleaved_layout():
+    with pytest.raises(ValueError, match="convert_sync supports group_layout='contiguous' only"):
+        norms.convert_sync(norms.build("bgn", 8, num_groups=2, group_layout="interleaved"))
