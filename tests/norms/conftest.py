@@ -11,8 +11,14 @@ CHANNELS = 8
 BUILD_KW = {"gn": {"num_groups": 4}, "bgn": {"num_groups": 4}, "evonorm_s0": {"num_groups": 4},
             "brn": {"r_max": 1.5, "d_max": 0.5}}  # brn: bounds that clip the random test statistics
 # torch's closest native norm per name: its dtype under autocast is the one each norm must give.
-NATIVE_COUNTERPART = {"bn": "batch_norm", "bgn": "batch_norm", "gn": "group_norm", "ln": "group_norm",
-                      "in": "group_norm", "pn": "layer_norm", "none": "identity"}
+NATIVE_COUNTERPART = {"bn": "batch_norm", "bgn": "batch_norm", "brn": "batch_norm", "gn": "group_norm",
+                      "ln": "group_norm", "in": "group_norm", "pn": "layer_norm", "none": "identity"}
+# Norms known to miss the mixed-precision contract (test_mixed_precision.py), with the reason; strict xfail,
+# so a fix turns the test red until its entry is removed.
+MIXED_PRECISION_GAPS = {
+    "brn": "batch statistics (and so the running statistics) are computed in bfloat16 under autocast",
+    "evonorm_b0": "batch variance (and so the running variance) is computed in bfloat16 under autocast",
+}
 
 
 def per_channel(vector, rank):
@@ -149,6 +155,7 @@ def values_per_statistic(name, shape, build_kw):
 def reference():
     return SimpleNamespace(
         SHAPES=SHAPES, CHANNELS=CHANNELS, BUILD_KW=BUILD_KW, NATIVE_COUNTERPART=NATIVE_COUNTERPART,
+        MIXED_PRECISION_GAPS=MIXED_PRECISION_GAPS,
         per_channel=per_channel,
         batch_group_statistics=batch_group_statistics, batch_group_norm=batch_group_norm,
         sample_group_norm=sample_group_norm, positional_norm=positional_norm, expected_output=expected_output,

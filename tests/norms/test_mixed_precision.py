@@ -60,7 +60,9 @@ def test_bf16_autocast_output_dtype_is_the_native_norms(norm_name, reference):
 
 
 @pytest.mark.parametrize("input_dtype", [torch.bfloat16, torch.float32], ids=["bf16-input", "fp32-input"])
-def test_bf16_autocast_matches_float32_reference(norm_name, input_dtype, reference):
+def test_bf16_autocast_matches_float32_reference(norm_name, input_dtype, reference, request):
+    if norm_name in reference.MIXED_PRECISION_GAPS and input_dtype == torch.bfloat16:
+        request.applymarker(pytest.mark.xfail(reason=reference.MIXED_PRECISION_GAPS[norm_name], strict=True))
     module = build(norm_name, reference)
     shadow = copy.deepcopy(module)
     x = (torch.randn(SHAPE) * 2 + 1).to(input_dtype).requires_grad_()
