@@ -1,12 +1,29 @@
 """benchmarks/norms.py: the table and the README markers (timing itself is not tested)."""
 import pytest
+import torch
 
+import norms
 from benchmarks import norms as benchmark
 
 
-def test_table_has_a_row_per_layer_with_ratio():
-    table = benchmark.markdown_table({"nn.BatchNorm2d": 2.0, "bgn": 2.5}, "cpu")
-    assert "| bgn | 2.50 | 1.25x | cpu, " in table and "| nn.BatchNorm2d | 2.00 | 1.00x |" in table
+def test_table_has_a_row_per_shape_precision_and_layer_with_ratio():
+    results = {((2, 8, 4, 4), "float32"): {"nn.BatchNorm2d": 2.0, "bgn": 2.5},
+               ((2, 8, 4, 4), "float16 autocast"): {"nn.BatchNorm2d": 1.0, "bgn": 0.5}}
+    table = benchmark.markdown_table(results, "cpu")
+    assert "| (2, 8, 4, 4) | float32 | bgn | 2.50 | 1.25x |" in table
+    assert "| (2, 8, 4, 4) | float16 autocast | bgn | 0.50 | 0.50x |" in table
+    assert f"on cpu, {torch.get_num_threads()} threads, torch {torch.__version__}" in table
+
+
+def test_measure_times_every_registered_norm_under_autocast():
+    milliseconds = benchmark.measure("cpu", (2, 32, 3, 3), torch.bfloat16, repeats=1, warmup=0)
+    assert set(milliseconds) == {"nn.BatchNorm2d", *norms.available()}
+    assert all(ms > 0 for ms in milliseconds.values())
+
+
+def test_cuda_covers_the_issue_shapes_in_both_precisions():
+    assert benchmark.SHAPES["cuda"] == [(32, 64, 32, 32), (64, 256, 56, 56), (128, 512, 14, 14), (2, 256, 56, 56)]
+    assert set(benchmark.PRECISIONS["cuda"].values()) == {None, torch.float16}
 
 
 def test_write_readme_replaces_only_its_device_section(tmp_path):
