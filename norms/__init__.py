@@ -7,11 +7,12 @@
     norms.group_assignments(model)         -> [(qualified_name, num_channels, num_groups), ...]
     norms.resolve_groups(40, 32)           -> 20, the group rule
     norms.convert_sync(model)              -> model with bn and bgn synchronized across processes, in place
+    norms.norm_then_activation(make, 64, nn.ReLU) -> [norm, ReLU], or [frn] alone: frn includes its activation
     norms.set_training_progress(model, 0.25)  -> schedules such as brn's warm-up read the run's progress
     @norms.register("mine") class Mine(nn.Module): def __init__(self, num_channels, **kw): ...
 """
 from .batch_group_norm import BatchGroupNorm, BatchGroupNormFunction
-from .activated import includes_activation
+from .activated import includes_activation, norm_then_activation
 from .batch_norm import BatchNorm
 from .batch_renorm import BatchRenorm
 from .convert import convert, group_assignments, is_norm_layer
@@ -30,6 +31,6 @@ __all__ = [
     "available", "build", "register", "norm_layer", "convert", "group_assignments", "is_norm_layer",
     "resolve_groups", "BatchNorm", "BatchGroupNorm", "BatchGroupNormFunction", "GroupNorm", "LayerNorm",
     "InstanceNorm", "PositionalNorm", "NoNorm", "NormActivation", "convert_sync", "SyncBatchGroupNorm",
-    "BatchRenorm", "FilterResponseNorm", "EvoNormB0", "EvoNormS0", "includes_activation",
+    "BatchRenorm", "FilterResponseNorm", "EvoNormB0", "EvoNormS0", "includes_activation", "norm_then_activation",
     "FollowsTrainingProgress", "set_training_progress", "check_options",
 ]

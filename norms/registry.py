@@ -175,8 +175,11 @@ class NormsuiteNormLayer:
     """
 
     def __new__(cls, num_channels: int, *, norm_name: str, config: dict, **library_kw) -> nn.Module:
-        accepted = accepted_keywords(NORMS.get(norm_name))
+        cls = NORMS.get(norm_name)
+        accepted = accepted_keywords(cls)
         taken = {k: v for k, v in library_kw.items() if accepted is None or k in accepted}
+        if getattr(cls, "includes_activation", False):  # a norm position: the model applies its own activation
+            taken.setdefault("apply_activation", False)
         module = build_with_group_rule(norm_name, num_channels, f"norm_layer({norm_name!r})", **{**taken, **config})
         placement = {k: v for k, v in library_kw.items() if k in ("device", "dtype") and k not in taken}
         return module.to(**placement) if placement else module
@@ -190,6 +193,12 @@ def norm_layer(name: str, **kw) -> functools.partial:
     dtype, ...) are used when the norm takes them and ``kw`` does not set them, otherwise dropped; an
     untaken device/dtype is applied with ``.to``. The factory is a ``functools.partial`` of a class, the
     form timm unbinds and rebinds.
+
+    A norm that includes its activation (frn, evonorm_*) is built with ``apply_activation=False`` unless
+    the call passes ``apply_activation=True``: a library calling ``norm_layer(C)`` applies its own
+    activation where it wants one (timm's ResNet), and FRN's TLU or EvoNorm's activation on top would stack
+    two. ``norms.norm_then_activation`` (our backbones) and ``norms.convert`` (timm models) put such a norm
+    in place of a norm-then-activation pair instead.
 
     Models whose layers fuse norm and activation (timm's EfficientNet, RegNet, DenseNet, ...) cannot take
     it: timm raises "No equivalent norm_act layer for normsuitenormlayer". Build those with their default
