@@ -49,6 +49,7 @@ BAD_INPUTS = [
     (["norm=brn", "norm.r_max=0.5"], "norm=brn: r_max must be at least 1"),
     (["norm=brn", "norm.d_max=-1"], "norm=brn: d_max must be at least 0"),
     (["norm=brn", "norm.r_max_at=2"], "norm=brn: r_max_at must be a fraction of the run"),
+    (["norm=gn", "norm.channels_per_group=0"], "norm=gn: channels_per_group must be a positive integer"),
     (["run_id=a/b"], "run_id must be a name without '/'"),
     (["data.batch_size=1", "norm=bn"], "data.batch_size=1 with norm=bn: batch statistics of 1 image(s)"),
     (["data.batch_size=1", "norm=bgn", "norm.num_groups=64"], "data.batch_size=1 with norm=bgn"),
