@@ -7,6 +7,8 @@ ReLU-conv-norm operation; a timm norm+act layer built with ``apply_act=False``),
 add, at the start of the next operation) stays, so no activation is ever stacked on another and none
 is added where the model had none.
 """
+from typing import Callable
+
 from torch import nn
 
 
@@ -20,3 +22,18 @@ class IncludesActivation:
 def includes_activation(cls: type[nn.Module]) -> bool:
     """True for a norm class that applies its own activation (and takes ``apply_activation``)."""
     return isinstance(cls, type) and issubclass(cls, IncludesActivation)
+
+
+def norm_then_activation(norm_layer: Callable[..., nn.Module], num_channels: int,
+                         activation: Callable[[], nn.Module]) -> list[nn.Module]:
+    """The modules of a norm-then-activation pair, for a backbone's ``nn.Sequential``: one call per pair.
+
+    ``[norm_layer(C), activation()]`` for a plain norm; ``[norm_layer(C, apply_activation=True)]`` alone for
+    a norm that includes its activation (FRN's TLU, EvoNorm's), which then replaces the pair.
+    ``norm_layer`` is a ``norms.norm_layer`` factory (or any ``make(C, **kw)`` that takes
+    ``apply_activation`` for such norms).
+    """
+    norm = norm_layer(num_channels)
+    if getattr(norm, "includes_activation", False):
+        return [norm_layer(num_channels, apply_activation=True)]
+    return [norm, activation()]

@@ -80,7 +80,8 @@ class EvoNormB0(_EvoNorm):
         return self._affine(x / torch.maximum(batch_std, instance_std))
 
     def extra_repr(self) -> str:
-        return f"{self.num_channels}, eps={self.eps}, momentum={self.momentum}, apply_activation={self.apply_activation}"
+        return (f"{self.num_channels}, eps={self.eps}, momentum={self.momentum}, "
+                f"apply_activation={self.apply_activation}")
 
 
 @register("evonorm_s0")

@@ -15,7 +15,7 @@ from typing import Callable
 
 from torch import nn
 
-from .groups import resolve_groups
+from .groups import divisors, resolve_groups
 
 logger = logging.getLogger("norms")
 
@@ -110,11 +110,32 @@ def available() -> list[str]:
 
 
 def accepted_keywords(cls: type[nn.Module]) -> set[str] | None:
-    """Keyword names the constructor takes after ``num_channels``; None when it takes ``**kwargs``."""
+    """Keyword names the constructor takes after ``num_channels`` (plus ``channels_per_group`` where it takes
+    ``num_groups``); None when it takes ``**kwargs``."""
     parameters = list(inspect.signature(cls).parameters.values())[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
-    return {p.name for p in parameters}
+    names = {p.name for p in parameters}
+    return names | {"channels_per_group"} if "num_groups" in names else names
+
+
+def _groups_from_channels_per_group(num_channels: int, kw: dict, strict: bool) -> None:
+    """Replace ``kw['channels_per_group']`` = K (if set, not None) by ``num_groups``: K wins over num_groups.
+
+    ``strict`` (``build``): K must divide C and G = C / K. Otherwise (the group rule of ``norm_layer`` and
+    ``convert``): G = ``resolve_groups(C, C // K)``, the largest valid G at most C / K (at least 1).
+    """
+    per_group = kw.pop("channels_per_group", None)
+    if per_group is None:
+        return
+    if not isinstance(per_group, int) or isinstance(per_group, bool) or per_group < 1:
+        raise ValueError(f"channels_per_group must be a positive integer or None, got {per_group!r}; "
+                         f"pass channels_per_group >= 1, or None to use num_groups")
+    if strict and num_channels % per_group:
+        raise ValueError(f"channels_per_group={per_group} does not divide num_channels={num_channels}; pass one "
+                         f"of {divisors(num_channels)}, or build through norms.norm_layer/convert (group rule)")
+    kw["num_groups"] = (num_channels // per_group if strict
+                        else resolve_groups(num_channels, max(1, num_channels // per_group)))
 
 
 def _check_keywords(name: str, cls: type[nn.Module], kw: dict) -> None:
@@ -136,6 +157,8 @@ def build(name: str, num_channels: int, **kw) -> nn.Module:
     """
     cls = NORMS.get(name)
     _check_keywords(name, cls, kw)
+    kw = dict(kw)
+    _groups_from_channels_per_group(num_channels, kw, strict=True)
     module = cls(num_channels, **kw)
     if not isinstance(module, nn.Module):
         raise TypeError(f"norm {name!r} built {type(module).__name__}, not an nn.Module; fix its class")
@@ -143,7 +166,8 @@ def build(name: str, num_channels: int, **kw) -> nn.Module:
 
 
 def build_with_group_rule(name: str, num_channels: int, where: str, **kw) -> nn.Module:
-    """``build``, but a ``num_groups`` that does not divide C is replaced by ``resolve_groups`` (logged).
+    """``build``, but a ``num_groups`` that does not divide C is replaced by ``resolve_groups`` (logged), and
+    a ``channels_per_group`` K asks for C // K groups under the same rule.
 
     For norms whose constructor takes ``num_groups``, the requested count is ``kw['num_groups']`` or the
     constructor's default; every layer logs (logger "norms", INFO) the groups it got; ``where`` names the
@@ -153,10 +177,13 @@ def build_with_group_rule(name: str, num_channels: int, where: str, **kw) -> nn.
     _check_keywords(name, cls, kw)
     parameter = inspect.signature(cls).parameters.get("num_groups")
     if parameter is not None:
+        per_group = kw.get("channels_per_group")
+        _groups_from_channels_per_group(num_channels, kw, strict=False)
         requested = kw.get("num_groups", parameter.default)
         kw["num_groups"] = resolve_groups(num_channels, requested)
-        logger.info("%s: %s with %d channels gets %d groups (requested %d)",
-                    where, name, num_channels, kw["num_groups"], requested)
+        asked = f"{per_group} channels per group" if per_group is not None else f"{requested}"
+        logger.info("%s: %s with %d channels gets %d groups (requested %s)",
+                    where, name, num_channels, kw["num_groups"], asked)
     return build(name, num_channels, **kw)
 
 
@@ -175,8 +202,11 @@ class NormsuiteNormLayer:
     """
 
     def __new__(cls, num_channels: int, *, norm_name: str, config: dict, **library_kw) -> nn.Module:
-        accepted = accepted_keywords(NORMS.get(norm_name))
+        cls = NORMS.get(norm_name)
+        accepted = accepted_keywords(cls)
         taken = {k: v for k, v in library_kw.items() if accepted is None or k in accepted}
+        if getattr(cls, "includes_activation", False):  # a norm position: the model applies its own activation
+            taken.setdefault("apply_activation", False)
         module = build_with_group_rule(norm_name, num_channels, f"norm_layer({norm_name!r})", **{**taken, **config})
         placement = {k: v for k, v in library_kw.items() if k in ("device", "dtype") and k not in taken}
         return module.to(**placement) if placement else module
@@ -191,6 +221,12 @@ def norm_layer(name: str, **kw) -> functools.partial:
     untaken device/dtype is applied with ``.to``. The factory is a ``functools.partial`` of a class, the
     form timm unbinds and rebinds.
 
+    A norm that includes its activation (frn, evonorm_*) is built with ``apply_activation=False`` unless
+    the call passes ``apply_activation=True``: a library calling ``norm_layer(C)`` applies its own
+    activation where it wants one (timm's ResNet), and FRN's TLU or EvoNorm's activation on top would stack
+    two. ``norms.norm_then_activation`` (our backbones) and ``norms.convert`` (timm models) put such a norm
+    in place of a norm-then-activation pair instead.
+
     Models whose layers fuse norm and activation (timm's EfficientNet, RegNet, DenseNet, ...) cannot take
     it: timm raises "No equivalent norm_act layer for normsuitenormlayer". Build those with their default
     norm and call ``norms.convert(model, name, **kw)``, which keeps the activations.
@@ -199,4 +235,5 @@ def norm_layer(name: str, **kw) -> functools.partial:
     _check_keywords(name, cls, kw)
     if "num_groups" in kw:
         resolve_groups(1, kw["num_groups"])  # validates num_groups >= 1 now
+    _groups_from_channels_per_group(1, dict(kw), strict=False)  # validates channels_per_group now
     return functools.partial(NormsuiteNormLayer, norm_name=name, config=dict(kw))

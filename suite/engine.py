@@ -22,13 +22,14 @@ class EvaluateRankZeroBuffers(Callback):
 
 
 def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type[pl.Trainer] = pl.Trainer,
-                  **overrides) -> pl.Trainer:
+                  callbacks: tuple[pl.Callback, ...] = (), **overrides) -> pl.Trainer:
     """A Trainer for one phase of a run.
 
     ``trainer.checkpoint=true`` keeps ``last.ckpt`` in `checkpoint_dir` (what
     ``resume=PATH`` restarts from); results are measured on the final weights.
     `overrides` replace config values (e.g. ``max_epochs`` for a task's second phase);
-    `trainer_class` is a `pl.Trainer` subclass where a library needs its own (NNI's traced Trainer).
+    `trainer_class` is a `pl.Trainer` subclass where a library needs its own (NNI's traced Trainer);
+    `callbacks` are added to the suite's own (the run's model options, e.g. weight standardization).
     ``trainer.strategy=ddp`` runs ``devices × num_nodes`` processes; with ``trainer.sync_norms=true`` and
     more than one, bn and bgn use global-batch statistics (`suite.distributed.SynchronizedNorms`).
     """
@@ -52,7 +53,7 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
     )
     options.update(overrides)
     # Schedules in norms (brn's warm-up) follow the run's progress.
-    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers()]
+    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers(), *callbacks]
     plugins = [SynchronizedNorms()] if trainer_cfg.sync_norms and world_size(trainer_cfg) > 1 else []
     if trainer_cfg.checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))

@@ -31,7 +31,8 @@ class InputNormalization(nn.Module):
 
 
 class SmallConvNet(nn.Module):
-    """A small CNN for CPU budgets: blocks of k x k convolution -> norm -> ReLU, each halving H and W.
+    """A small CNN for CPU budgets: blocks of k x k convolution -> norm -> ReLU, each halving H and W
+    (norm -> ReLU is one `norms.norm_then_activation` pair: frn and evonorm replace both).
 
     Two tasks use it: adv's ``small_cnn`` (3x3 convolutions with stride 2, widths 32-64-128, then global
     average pooling and a linear classifier; timm's ResNet-18 is about 8x slower per pass on 2 CPU cores,
@@ -59,7 +60,8 @@ class SmallConvNet(nn.Module):
         blocks, channels = [], in_channels
         for width, kernel in zip(widths, kernel_sizes or [3] * len(widths)):
             blocks += [nn.Conv2d(channels, width, kernel, stride=2 if downsample == "stride" else 1,
-                                 padding=kernel // 2, bias=conv_bias), norm_layer(width), nn.ReLU()]
+                                 padding=kernel // 2, bias=conv_bias),
+                       *norms.norm_then_activation(norm_layer, width, nn.ReLU)]
             if downsample == "maxpool":
                 blocks.append(nn.MaxPool2d(2))
             channels = width
@@ -101,14 +103,17 @@ def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn
     """
     kwargs = dict(in_chans=in_chans, num_classes=num_classes, pretrained=model_cfg.pretrained,
                   **dict(model_cfg.get("kwargs") or {}))
-    try:
-        model = timm.create_model(model_cfg.name, norm_layer=norm_layer_from_config(norm_cfg), **kwargs)
-        route = "norm_layer"
-    except (TypeError, AssertionError, ValueError) as error:
-        log.info("timm model %s does not take norm_layer=%s (%s); converting instead",
-                 model_cfg.name, norm_cfg.name, error)
+    model, route = None, "convert"
+    # A norm that includes its activation must replace norm-activation pairs, which only convert sees.
+    if not norms.includes_activation(norms.registry.NORMS.get(norm_cfg.name)):
+        try:
+            model = timm.create_model(model_cfg.name, norm_layer=norm_layer_from_config(norm_cfg), **kwargs)
+            route = "norm_layer"
+        except (TypeError, AssertionError, ValueError) as error:
+            log.info("timm model %s does not take norm_layer=%s (%s); converting instead",
+                     model_cfg.name, norm_cfg.name, error)
+    if model is None:
         model = timm.create_model(model_cfg.name, **kwargs)
-        route = "convert"
     left = other_norm_layers(model, norm_cfg.name)
     if left:
         norms.convert(model, norm_cfg.name, **norm_options(norm_cfg))

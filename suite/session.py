@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from suite import weight_standardization
 from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
 from suite.engine import build_trainer
 from suite.errors import DIVERGED
@@ -77,7 +78,8 @@ class RunSession:
 
     def trainer(self, phase: str = "fit", **overrides):
         """A Lightning Trainer whose checkpoints go to ``checkpoints/<phase>/``."""
-        return build_trainer(self.cfg.trainer, self.run_dir / "checkpoints" / phase, self.logger, **overrides)
+        return build_trainer(self.cfg.trainer, self.run_dir / "checkpoints" / phase, self.logger,
+                             callbacks=weight_standardization.callbacks(self.cfg.model), **overrides)
 
     def fit_and_test(self, module, datamodule, phase: str = "fit", **trainer_overrides) -> dict[str, float]:
         """Train (resuming from ``resume=PATH`` if given), test the final weights, record both."""

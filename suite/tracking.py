@@ -48,7 +48,9 @@ def batch_size(cfg) -> int:
 def run_tags(cfg) -> list[str]:
     """Tags that let one W&B workspace slice runs by norm, groups and batch size."""
     tags = [f"task:{cfg.task.name}", f"norm:{cfg.norm.name}", f"batch:{batch_size(cfg)}", f"data:{cfg.data.name}"]
-    if "num_groups" in cfg.norm:
+    if cfg.norm.get("channels_per_group") is not None:  # it wins over num_groups: G = C / K per layer
+        tags.append(f"channels_per_group:{cfg.norm.channels_per_group}")
+    elif "num_groups" in cfg.norm:
         tags.append(f"groups:{cfg.norm.num_groups}")
     return tags
 

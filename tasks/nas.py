@@ -48,7 +48,17 @@ def phase_channel_counts(cfg, phase: str) -> list[int]:
 def check_group_counts(cfg) -> None:
     """``strict``: norm.num_groups must divide every norm's channels; ``resolve``: log what each gets."""
     num_groups = cfg.norm.get("num_groups")
-    if num_groups is None:
+    per_group = cfg.norm.get("channels_per_group")
+    if per_group is not None and cfg.task.group_rule != "resolve":  # K wins: it must divide every count
+        for phase in PHASES:
+            for channels in phase_channel_counts(cfg, phase):
+                if channels % per_group:
+                    raise UserError(f"norm.channels_per_group={per_group} does not divide the {channels} channels "
+                                    f"of a norm in the {phase} network: set it to one of "
+                                    f"{divisors(math.gcd(*phase_channel_counts(cfg, phase)))}, or use "
+                                    f"task.group_rule=resolve")
+        return
+    if num_groups is None or per_group is not None:
         return
     for phase in PHASES:
         counts, width = phase_channel_counts(cfg, phase), cfg.model[phase].width

@@ -4,17 +4,20 @@ Both take images (N, C, H, W) already normalized and return embeddings (N, D).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 from torch import nn
+
+import norms
 
 NormLayer = Callable[[int], nn.Module]
 
 
 def conv_block(in_channels: int, out_channels: int, norm_layer: NormLayer) -> nn.Sequential:
     """3x3 conv (padding 1) -> norm -> ReLU -> 2x2 max-pool: halves H and W."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), norm_layer(out_channels),
-                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1),
+                         *norms.norm_then_activation(norm_layer, out_channels, nn.ReLU), nn.MaxPool2d(2))
 
 
 class Conv4(nn.Sequential):
@@ -29,15 +32,19 @@ class Conv4(nn.Sequential):
 
 class ResidualBlock12(nn.Module):
     """ResNet-12 block (Oreshkin et al. 2018, TADAM; Lee et al. 2019, MetaOptNet): three 3x3 conv ->
-    norm stages (leaky ReLU 0.1 between), a 1x1 conv -> norm shortcut, leaky ReLU, 2x2 max-pool."""
+    norm stages (leaky ReLU 0.1 between), a 1x1 conv -> norm shortcut, leaky ReLU, 2x2 max-pool.
+
+    With frn/evonorm the first two norm + leaky ReLU pairs are each one layer with its own activation; the
+    third and the shortcut norm, before the add, are norms alone, and the leaky ReLU after the add stays."""
 
     def __init__(self, in_channels: int, out_channels: int, norm_layer: NormLayer):
         super().__init__()
         layers: list[nn.Module] = []
         for index, width in enumerate((in_channels, out_channels, out_channels)):
-            layers += [nn.Conv2d(width, out_channels, 3, padding=1, bias=False), norm_layer(out_channels)]
-            if index < 2:
-                layers.append(nn.LeakyReLU(0.1))
+            layers.append(nn.Conv2d(width, out_channels, 3, padding=1, bias=False))
+            # The third norm feeds the residual add (its activation comes after the add): a norm alone.
+            layers += (norms.norm_then_activation(norm_layer, out_channels, functools.partial(nn.LeakyReLU, 0.1))
+                       if index < 2 else [norm_layer(out_channels)])
         self.residual = nn.Sequential(*layers)
         self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), norm_layer(out_channels))
         self.activation = nn.LeakyReLU(0.1)

@@ -6,6 +6,12 @@ the network with it: the stem, the cell preprocessors (``ReLUConvNorm`` and the 
 ``FactorizedReduce``), every ``sep_conv``/``dil_conv``, the norm after pooling during search (as in
 DARTS's ``MixedOp``), and the auxiliary head.
 
+Norms that include their activation (frn, evonorm_*): DARTS's operations are ReLU-conv-norm, so a norm
+ends each operation and the activation is the ReLU that starts the next one, after the node's sum. There
+(and in the stem and after pooling) ``norm_layer(C)`` builds them without their activation
+(``apply_activation=False``): the layer replaces the norm only and the ReLUs stay. The auxiliary head's
+conv-norm-ReLU pairs are one ``norms.norm_then_activation`` call each: there the layer replaces the pair.
+
 The network follows DARTS's ``NetworkCIFAR``: an optional input average pooling, a 3x3 stem with ``stem_multiplier * width`` channels,
 ``num_cells`` cells of ``num_nodes`` nodes with two inputs each (NNI's ``Cell``, concatenating all
 nodes), reduction cells (stride 2, channels doubled) at 1/3 and 2/3 of the depth, global average
@@ -22,6 +28,7 @@ from nni.nas.nn.pytorch import Cell, ModelSpace
 from nni.nas.space import model_context
 from torch import nn
 
+import norms
 from suite.models import InputNormalization
 
 NormLayer = Callable[[int], nn.Module]
@@ -181,8 +188,8 @@ class AuxiliaryHead(nn.Module):
         self.features = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
-            nn.Conv2d(channels, hidden, 1, bias=False), norm_layer(hidden), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, wide, 2, bias=False), norm_layer(wide), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, hidden, 1, bias=False), *norms.norm_then_activation(norm_layer, hidden, nn.ReLU),
+            nn.Conv2d(hidden, wide, 2, bias=False), *norms.norm_then_activation(norm_layer, wide, nn.ReLU),
             nn.AdaptiveAvgPool2d(1),
         )
         self.classifier = nn.Linear(wide, num_classes)

@@ -43,7 +43,8 @@ def test_unknown_name_lists_available():
 
 
 def test_keyword_the_norm_does_not_take_is_refused():
-    with pytest.raises(TypeError, match="norm 'gn' does not take momentum; it takes: affine, device, dtype, eps, num_groups"):
+    with pytest.raises(TypeError, match="norm .gn. does not take momentum; it takes: affine, channels_per_group, "
+                                        "device, dtype, eps, num_groups"):
         norms.build("gn", 64, momentum=0.1)
     with pytest.raises(TypeError, match="does not take num_groups"):
         norms.norm_layer("ln", num_groups=4)

@@ -50,6 +50,7 @@ BAD_INPUTS = [
     (["norm=brn", "norm.d_max=-1"], "norm=brn: d_max must be at least 0"),
     (["norm=brn", "norm.r_max_at=2"], "norm=brn: r_max_at must be a fraction of the run"),
     (["norm=bgn", "norm.group_layout=strided"], "norm=bgn: group_layout='strided' is not a BGN group layout"),
+    (["norm=gn", "norm.channels_per_group=0"], "norm=gn: channels_per_group must be a positive integer"),
     (["run_id=a/b"], "run_id must be a name without '/'"),
     (["data.batch_size=1", "norm=bn"], "data.batch_size=1 with norm=bn: batch statistics of 1 image(s)"),
     (["data.batch_size=1", "norm=bgn", "norm.num_groups=64"], "data.batch_size=1 with norm=bgn"),

@@ -22,6 +22,11 @@ def test_tags_name_norm_groups_and_batch_size(make_config):
     assert {"task:cls", "norm:bgn", "groups:4", "batch:8", "data:digits"} <= set(tags)
 
 
+def test_channels_per_group_wins_over_num_groups_in_the_tags(make_config):
+    tags = run_tags(make_config("norm=gn", "norm.num_groups=4", "norm.channels_per_group=8"))
+    assert "channels_per_group:8" in tags and not any(tag.startswith("groups:") for tag in tags)
+
+
 def test_a_task_names_its_own_batch_axis(make_config):
     from suite.tracking import batch_size
 

@@ -69,6 +69,8 @@ def test_given_architecture_retrains_with_every_norm(make_config, tmp_path, norm
      "norm.num_groups=3 does not divide the 4 channels of a norm in the search network"),
     (["norm=bgn", "norm.num_groups=8", "task.group_rule=strict"], r"model.search.width=2 gives norms of 2 channels, fewer than norm.num_groups=8"),
     (["task.group_rule=loose"], "task.group_rule must be one of"),
+    (["norm=gn", "norm.channels_per_group=3", "model.search.width=4", "task.group_rule=strict"],
+     "norm.channels_per_group=3 does not divide the 4 channels of a norm in the search network"),
     (["model.operations=[sep_conv_3x3,conv_9x9]"], r"model.operations has \['conv_9x9'\]"),
     (["model.search.num_cells=2"], "DARTS needs at least 3"),
     (["model.retrain.auxiliary=true"], "the auxiliary head needs 8x8 features"),
