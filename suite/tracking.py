@@ -51,7 +51,8 @@ def run_tags(cfg) -> list[str]:
 
 
 def build_wandb_logger(cfg, run_id: str, run_dir: Path):
-    """A Lightning `WandbLogger` grouped by task, or None when ``logger.mode=disabled``."""
+    """A Lightning `WandbLogger` grouped by ``logger.group`` (default: the task), or None when
+    ``logger.mode=disabled``."""
     mode = resolve_mode(cfg.logger.mode)
     if mode == "disabled":
         return None
@@ -62,7 +63,7 @@ def build_wandb_logger(cfg, run_id: str, run_dir: Path):
     return WandbLogger(
         project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
         name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id,
-        group=cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
+        group=cfg.logger.get("group") or cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
         config={**OmegaConf.to_container(cfg, resolve=True), "world_size": world_size(cfg.trainer),
                 "global_batch_size": global_batch_size(cfg, batch_size(cfg))},
         notes=f"run dir: {run_dir}",
