@@ -64,6 +64,7 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # mixed precision: fp32 statistics
     def forward(ctx, x, weight, bias, num_groups: int, eps: float, process_group):
         stats_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         local = _local_group_moments(x, num_groups, stats_dtype)
@@ -80,6 +81,7 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
         return y, mean, var, count
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     @once_differentiable
     def backward(ctx, grad_y, _grad_mean, _grad_var, _grad_count):
         x, weight, mean_per_channel, invstd, count = ctx.saved_tensors

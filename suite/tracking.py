@@ -56,10 +56,10 @@ def run_tags(cfg) -> list[str]:
 
 
 def build_wandb_logger(cfg, run_id: str, run_dir: Path):
-    """A Lightning `WandbLogger` grouped by task with its W&B run started, or None when
-    ``logger.mode=disabled``. W&B never stops a run: when the run cannot start (the network, the
-    server, a full disk under ``logger.save_dir``) a warning says so and the run logs offline, or,
-    failing that too, not at all. A resumed run (same `run_id`) continues the same W&B run."""
+    """A Lightning `WandbLogger` grouped by ``logger.group`` (default: the task) with its W&B run
+    started, or None when ``logger.mode=disabled``. W&B never stops a run: when the run cannot start
+    (the network, the server, a full disk under ``logger.save_dir``) a warning says so and the run logs
+    offline, or, failing that too, not at all. A resumed run (same `run_id`) continues the same W&B run."""
     mode = resolve_mode(cfg.logger.mode)
     if mode == "disabled":
         return None
@@ -83,7 +83,7 @@ def _wandb_logger(cfg, run_id: str, run_dir: Path, mode: str):
     return WandbLogger(
         project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
         name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id, resume="allow",
-        group=cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
+        group=cfg.logger.get("group") or cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),
         config={**OmegaConf.to_container(cfg, resolve=True), "world_size": world_size(cfg.trainer),
                 "global_batch_size": global_batch_size(cfg, batch_size(cfg))},
         notes=f"run dir: {run_dir}",

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from suite.errors import UserError
 from suite.study.aggregate import collect
 from suite.study.grid import expand_grid
+from suite.study.launcher import check_launcher
 from suite.study.profile import load_profile
 from suite.study.report import write_report
 from suite.study.runner import run_study
@@ -38,6 +39,7 @@ def run(arguments: list[str]) -> None:
     profile = load_profile(names[-1] if names else "default", overrides)
     study_dir = Path(profile.reports_dir) / profile.study_id
     profile.command = "python -m suite.study " + " ".join(arguments)
+    check_launcher(profile)
     study_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(profile, study_dir / "study.yaml")
     run_study(profile, study_dir)

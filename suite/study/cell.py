@@ -30,8 +30,12 @@ from suite.tracking import batch_size
 
 
 def threads_per_cell() -> int:
-    """All cores divided among the launcher's parallel jobs (at least one each)."""
-    n_jobs = HydraConfig.get().launcher.get("n_jobs") or 1
+    """A submitit job's ``cpus_per_task``, else all cores divided among the launcher's parallel jobs
+    (at least one each)."""
+    launcher = HydraConfig.get().launcher
+    if launcher.get("cpus_per_task"):
+        return launcher.cpus_per_task
+    n_jobs = launcher.get("n_jobs") or 1
     cores = os.cpu_count() or 1
     return max(1, cores // n_jobs) if n_jobs > 0 else 1
 

@@ -6,9 +6,9 @@ For each task the runner
 2. composes one config per norm first: a sweep whose config cannot be composed (a
    task without configs/task/<task>.yaml, an unknown batch-axis key) would abort as a
    whole, so such cells are recorded as failed with the error and left out;
-3. launches ``python -m suite.study.cell -m ...`` with Hydra's joblib launcher
-   (``n_jobs`` = cores // threads per cell), its output in ``logs/<task>.log``, and
-   prints each cell's result as it lands;
+3. launches ``python -m suite.study.cell -m ...`` with the profile's Hydra launcher
+   (`suite.study.launcher`: joblib with ``n_jobs`` = cores // threads per cell, or
+   submitit), its output in ``logs/<task>.log``, and prints each cell's result as it lands;
 4. records any cell the sweep did not reach (its process died) as failed.
 """
 from __future__ import annotations
@@ -24,12 +24,14 @@ from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
 from suite.study.cell import is_finished
 from suite.study.grid import Cell, expand_grid, sweep_overrides
+from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
 
 
 def runtime_overrides(profile, study_dir: Path) -> list[str]:
     """Where cells write and how they log; not part of a cell's identity."""
     return [f"paths.runs={study_dir / 'cells'}", f"logger.mode={profile.logger_mode}",
-            f"logger.save_dir={study_dir}", f"logger.project={profile.wandb_project}"]
+            f"logger.save_dir={study_dir}", f"logger.project={profile.wandb_project}",
+            f"logger.group=study-{profile.study_id}"]
 
 
 def parallel_jobs(profile, pending: int) -> int:
@@ -70,15 +72,14 @@ def describe(cell: Cell, runs_dir: Path) -> str:
     return f"{where}: FAILED {record['error']}"
 
 
-def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], jobs: int) -> int:
-    """Run one task's sweep over `cells` (none of which has a metrics.json), printing
-    cells as they land; returns the sweep's exit code."""
+def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int) -> int:
+    """Run one task's sweep over `cells` (none of which has a metrics.json) with the `launch`
+    overrides, printing cells as they land; returns the sweep's exit code."""
     task = cells[0].task
     runs_dir = study_dir / "cells"
     command = [sys.executable, "-m", "suite.study.cell", "-m", *sweep_overrides(cells), *runtime,
-               "trainer.enable_progress_bar=false", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
-               f"hydra.sweep.dir={study_dir / 'hydra' / task}"]
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+               "trainer.enable_progress_bar=false", *launch, f"hydra.sweep.dir={study_dir / 'hydra' / task}"]
+    threads = str(threads)
     environment = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     log_path = study_dir / "logs" / f"{task}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,7 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], jobs: int) -> 
 
 def run_study(profile, study_dir: Path) -> list[Cell]:
     """Run every unfinished cell of `profile`'s grid; returns the grid."""
+    check_launcher(profile)
     cells = expand_grid(profile)
     runtime = runtime_overrides(profile, study_dir)
     runs_dir = study_dir / "cells"
@@ -117,9 +119,11 @@ def run_study(profile, study_dir: Path) -> list[Cell]:
             cell.metrics_path(runs_dir).unlink(missing_ok=True)
         runnable = composable(pending, runtime, runs_dir) if pending else []
         if runnable:
+            check_cell_fits(profile, task, compose_config([*runnable[0].overrides(), *runtime]))
             jobs = parallel_jobs(profile, len(runnable))
             started = time.time()
-            exit_code = sweep(runnable, study_dir, runtime, jobs)
+            exit_code = sweep(runnable, study_dir, runtime, launcher_overrides(profile, task, jobs, study_dir),
+                              threads_per_cell(profile, task, jobs))
             print(f"{task}: sweep done in {time.time() - started:.0f} s with {jobs} parallel cells "
                   f"(exit code {exit_code})", flush=True)
     return cells
