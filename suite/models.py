@@ -132,6 +132,17 @@ def build_with_norm(create, norm_argument, model_name: str, norm_cfg) -> nn.Modu
     return model
 
 
+def classifier_layer(model: nn.Module) -> nn.Module:
+    """The layer mapping features to class logits: timm's ``get_classifier()``, else the last ``nn.Linear``."""
+    for module in model.modules():
+        if hasattr(module, "get_classifier"):
+            return module.get_classifier()
+    linear = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linear:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier")
+    return linear[-1]
+
+
 def other_norm_layers(model: nn.Module, norm_name: str) -> list[str]:
     """Qualified names of the norm layers of `model` that are not the registered class `norm_name`."""
     target = norms.registry.NORMS.get(norm_name)

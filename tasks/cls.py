@@ -25,6 +25,8 @@ def check_model_fits_data(cfg) -> None:
 class ClassificationTask(Task):
     """Cross-entropy, SGD or AdamW with a cosine schedule; top-1 accuracy on val and test."""
 
+    accepts_init = True
+
     def validate(self, cfg) -> None:
         check_model_name(cfg.model.name, built_in=tuple(VOLUME_MODELS.names()))
         check_model_fits_data(cfg)

@@ -63,3 +63,6 @@ def test_volume_classification_learns_where_the_blob_is(make_config, tmp_path):
     written = json.loads((Path(cfg.paths.runs) / "cls" / "gn" / "vol" / "metrics.json").read_text())
     assert written["data"] == "nifti" and written["metrics"]["test/acc"] == pytest.approx(metrics["test/acc"])
     assert metrics["test/acc"] >= 0.8  # 20 test volumes, chance 0.5
+    # peak memory of the run itself, sampled in this process (suite.memory)
+    assert written["peak_memory_source"] == "cpu_rss_sampled"
+    assert written["metrics"]["memory/peak_mb"] >= written["metrics"]["memory/start_mb"] > 50
