@@ -28,8 +28,9 @@ class ClassificationTask(Task):
     accepts_init = True
 
     def validate(self, cfg) -> None:
-        check_model_name(cfg.model.name, built_in=tuple(VOLUME_MODELS.names()))
         check_model_fits_data(cfg)
+        if cfg.model.name not in VOLUME_MODELS:
+            check_model_name(cfg.model.name)
 
     def module(self, cfg, datamodule) -> ClassifierModule:
         splits = datamodule.splits
