@@ -157,3 +157,15 @@ def test_fsl_starts_its_embedding_network_from_an_fsl_run(make_config, tmp_path)
     assert weights and all(torch.equal(loaded[key], state[key]) for key in weights)
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["norm"] == "bn"
+
+
+@pytest.mark.slow
+def test_fine_tuning_from_mnist5k_beats_or_matches_scratch_on_digits(make_config, tmp_path):
+    """The offline pair, short: 1 epoch of pre-training on mnist5k, 40 fine-tuning steps on digits."""
+    common = ["task=cls", "norm=bn", "model.name=resnet10t", "data.image_size=32"]
+    run(make_config(*common, "data=mnist5k", "trainer.checkpoint=true", "run_id=mnist"))
+    short = [*common, "data=digits", "data.batch_size=16", "trainer.limit_train_batches=40"]
+    scratch = run(make_config(*short, "run_id=scratch"))
+    tuned = run(make_config(*short, f"model.init={tmp_path / 'runs' / 'cls' / 'bn' / 'mnist'}", "run_id=tuned"))
+    assert tuned["test/acc"] >= scratch["test/acc"]
+    assert tuned["test/acc"] > 0.5  # chance is 0.1
