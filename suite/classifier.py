@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from suite.models import classifier_layer
 from suite.module import TaskModule
 
 
@@ -26,6 +27,11 @@ class ClassifierModule(TaskModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
+
+    def transfer_parts(self) -> tuple[str, str]:
+        """The whole network is the backbone; its classifier layer is the head."""
+        head = classifier_layer(self.network)
+        return "network", next(f"network.{name}" for name, module in self.network.named_modules() if module is head)
 
     def classification_step(self, stage: str, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy and accuracy of one batch, logged under ``<stage>/``; returns the loss."""

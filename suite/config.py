@@ -21,6 +21,7 @@ from suite.distributed import check_data_parallel
 from suite.errors import UserError
 from suite.paths import CONFIG_DIR
 from suite.task import TASKS
+from suite.transfer import check_transfer_options
 from suite.preflight import check_accelerator, check_batch_statistics, check_wandb, check_writable_dir
 from suite.tracking import resolve_mode
 
@@ -158,6 +159,7 @@ def validate(cfg: DictConfig):
     if cfg.resume is not None and not Path(cfg.resume).is_file():
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
     check_data_files(cfg)
+    check_transfer_options(cfg, task)
     task.validate(cfg)
     axis = cfg.task.get("batch_axis", "data.batch_size")
     if axis == "data.batch_size":

@@ -18,7 +18,8 @@ class InputNormalization(nn.Module):
     """(x - mean) / std per channel, inside the model.
 
     Models take images in [0, 1] (N, C, H, W) so that attacks, augmentations and
-    visualisations work in pixel space; the dataset's statistics live here.
+    visualisations work in pixel space; the dataset's statistics live here. Any rank
+    (N, C, *) works: volumes (N, C, D, H, W) too.
     """
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
@@ -27,7 +28,8 @@ class InputNormalization(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (images - self.mean) / self.std
+        shape = (1, -1) + (1,) * (images.ndim - 2)
+        return (images - self.mean.view(shape)) / self.std.view(shape)
 
 
 class SmallConvNet(nn.Module):
@@ -103,23 +105,47 @@ def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn
     """
     kwargs = dict(in_chans=in_chans, num_classes=num_classes, pretrained=model_cfg.pretrained,
                   **dict(model_cfg.get("kwargs") or {}))
+    def create(norm_layer):
+        return timm.create_model(model_cfg.name, **kwargs, **({"norm_layer": norm_layer} if norm_layer else {}))
+
+    return build_with_norm(create, norm_layer_from_config(norm_cfg), model_cfg.name, norm_cfg)
+
+
+def build_with_norm(create, norm_argument, model_name: str, norm_cfg) -> nn.Module:
+    """``create(norm_argument)``: a library model built with the configured norm where it takes it.
+
+    A model that rejects the argument is built with ``create(None)`` (its own norm), and so is every
+    model when the norm includes its activation (frn, evonorm): it must replace norm-activation pairs,
+    which only `norms.convert` sees. Then `norms.convert` swaps every norm layer that is not the
+    configured one (layers the library built without the argument).
+    """
     model, route = None, "convert"
-    # A norm that includes its activation must replace norm-activation pairs, which only convert sees.
     if not norms.includes_activation(norms.registry.NORMS.get(norm_cfg.name)):
         try:
-            model = timm.create_model(model_cfg.name, norm_layer=norm_layer_from_config(norm_cfg), **kwargs)
-            route = "norm_layer"
-        except (TypeError, AssertionError, ValueError) as error:
-            log.info("timm model %s does not take norm_layer=%s (%s); converting instead",
-                     model_cfg.name, norm_cfg.name, error)
+            model = create(norm_argument)
+            route = "its norm argument"
+        except (TypeError, AssertionError, ValueError, AttributeError) as error:
+            log.info("model %s does not take norm %s as its argument (%s); converting instead",
+                     model_name, norm_cfg.name, error)
     if model is None:
-        model = timm.create_model(model_cfg.name, **kwargs)
+        model = create(None)
     left = other_norm_layers(model, norm_cfg.name)
     if left:
         norms.convert(model, norm_cfg.name, **norm_options(norm_cfg))
-    log.info("built %s with norm %s via %s; norms.convert swapped %d layers", model_cfg.name, norm_cfg.name,
+    log.info("built %s with norm %s via %s; norms.convert swapped %d layers", model_name, norm_cfg.name,
              route, len(left))
     return model
+
+
+def classifier_layer(model: nn.Module) -> nn.Module:
+    """The layer mapping features to class logits: timm's ``get_classifier()``, else the last ``nn.Linear``."""
+    for module in model.modules():
+        if hasattr(module, "get_classifier"):
+            return module.get_classifier()
+    linear = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linear:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier")
+    return linear[-1]
 
 
 def other_norm_layers(model: nn.Module, norm_name: str) -> list[str]:

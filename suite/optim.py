@@ -54,3 +54,14 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmu
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def scale_learning_rate(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter], factor: float) -> None:
+    """Move `parameters` into copies of their groups (same weight decay, momentum, ...)
+    whose learning rate is `factor` times the group's; drops groups left empty."""
+    chosen = {id(parameter) for parameter in parameters}
+    for group in list(optimizer.param_groups):
+        moved = [p for p in group["params"] if id(p) in chosen]
+        group["params"] = [p for p in group["params"] if id(p) not in chosen]
+        optimizer.add_param_group({**group, "params": moved, "lr": group["lr"] * factor})
+    optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]

@@ -12,6 +12,7 @@ from suite import weight_standardization
 from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
 from suite.engine import build_trainer
 from suite.errors import DIVERGED
+from suite.memory import PeakMemory
 from suite.results import package_versions, write_json_atomic
 from suite.tracking import batch_size, build_wandb_logger
 
@@ -43,6 +44,7 @@ class RunSession:
         self.metrics: dict[str, float] = {}
         self.artifacts: dict[str, str] = {}
         self.logger = None
+        self.peak_memory_source: str | None = None  # suite.memory: cuda_max_allocated or cpu_rss_sampled
 
     def __enter__(self) -> "RunSession":
         self._started = time.time()
@@ -50,6 +52,7 @@ class RunSession:
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
+            self._memory = PeakMemory().start()  # the writing process's own peak (suite.memory)
             self.logger = build_wandb_logger(self.cfg, self.run_id, self.run_dir)
         return self
 
@@ -63,6 +66,8 @@ class RunSession:
     def _finish(self, exc_type, exc) -> None:
         failed = exc is not None
         status = "finished" if not failed else "diverged" if isinstance(exc, DIVERGED) else "failed"
+        memory, self.peak_memory_source = self._memory.stop()
+        self.record(memory)
         self.write_results(status, error=f"{exc_type.__name__}: {exc}" if failed else None)
         if self.logger is not None:
             import wandb
@@ -120,6 +125,7 @@ class RunSession:
             "config": OmegaConf.to_container(cfg, resolve=True),
             "versions": package_versions(),
             "wall_time_s": round(time.time() - self._started, 3),
+            "peak_memory_source": self.peak_memory_source,
         }
         path = self.run_dir / "metrics.json"
         write_json_atomic(path, payload)

@@ -15,6 +15,10 @@ class Task:
     cannot work, before anything trains.
     """
 
+    #: whether ``model.init`` may start this task from a pre-trained run (its module names
+    #: ``transfer_parts``; `suite.transfer`)
+    accepts_init: bool = False
+
     def validate(self, cfg) -> None:
         """Task-specific configuration checks (default: none)."""
 
@@ -25,9 +29,16 @@ class Task:
         """The LightningModule to train (a `suite.module.TaskModule`)."""
         raise NotImplementedError
 
+    def build_module(self, cfg, datamodule):
+        """`module`, started from ``model.init`` when set, with the shared ``model`` options
+        (``freeze_norm_stats``, ``backbone_lr_mult``) applied: what `run` trains."""
+        from suite.transfer import prepared_module
+
+        return prepared_module(self, cfg, datamodule)
+
     def run(self, cfg, session) -> dict[str, float]:
         datamodule = self.datamodule(cfg)
-        return session.fit_and_test(self.module(cfg, datamodule), datamodule)
+        return session.fit_and_test(self.build_module(cfg, datamodule), datamodule)
 
 
 # ``task=<name>`` -> a `Task` subclass; plug-in packages (``tasks``) register their tasks here.

@@ -103,6 +103,8 @@ def eval_attacks(task_cfg) -> dict[str, tuple[str, ThreatModel]]:
 class AdversarialTask(Task):
     """PGD adversarial training of a classifier with the chosen norm; clean and robust test accuracy."""
 
+    accepts_init = True
+
     def validate(self, cfg) -> None:
         task = cfg.task
         if fraction(task.epsilon) is not None:
@@ -138,4 +140,4 @@ class AdversarialTask(Task):
             except ValueError as error:
                 raise UserError(f"data={cfg.data.name}, first {name} batch: {error}") from None
         # Test attacks need gradients: Lightning's default inference mode would forbid them.
-        return session.fit_and_test(self.module(cfg, datamodule), datamodule, inference_mode=False)
+        return session.fit_and_test(self.build_module(cfg, datamodule), datamodule, inference_mode=False)

@@ -72,6 +72,8 @@ class EpisodeDataModule(pl.LightningDataModule):
 class FewShotTask(Task):
     """Prototypical networks with a Conv-4 or ResNet-12 backbone and the configured norm."""
 
+    accepts_init = True
+
     def validate(self, cfg) -> None:
         task = cfg.task
         check_values(cfg, dict.fromkeys(COUNT_KEYS, positive_int), prefix="task")

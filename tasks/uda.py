@@ -18,6 +18,8 @@ from tasks.domain_adaptation.module import NORM_BATCHES, DannModule
 class DomainAdaptationTask(Task):
     """DANN on a source/target pair; the built-in pair is digits -> digits_m."""
 
+    accepts_init = True
+
     def validate(self, cfg) -> None:
         task = cfg.task
         DATASETS.get(task.target.name)
@@ -44,4 +46,4 @@ class DomainAdaptationTask(Task):
         classifier = build_label_classifier(cfg.model, features.num_features, splits.num_classes)
         discriminator = build_domain_discriminator(cfg.model, features.num_features)
         return DannModule(features, classifier, discriminator, splits.num_classes, cfg.task, cfg.data.batch_size,
-                          backbone=features[1], backbone_lr_mult=cfg.model.backbone_lr_mult)
+                          backbone=features[1])

@@ -25,6 +25,7 @@ DATASETS.register_lazy("mnist", "suite.data.torchvision_digits:build_torchvision
 DATASETS.register_lazy("usps", "suite.data.torchvision_digits:build_torchvision_digits")
 DATASETS.register_lazy("svhn", "suite.data.torchvision_digits:build_torchvision_digits")
 DATASETS.register_lazy("office31", "suite.data.office31:build_office31")
+DATASETS.register_lazy("nifti", "suite.data.nifti:build_nifti")
 
 
 def build_splits(data_cfg) -> ImageSplits:

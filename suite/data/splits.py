@@ -14,7 +14,8 @@ class ImageSplits:
 
     Images are float tensors of shape (C, H, W) with values in [0, 1]; models apply
     ``mean``/``std`` themselves (see `suite.models.InputNormalization`), so attacks and
-    augmentations work in pixel space.
+    augmentations work in pixel space. Volumes (``data=nifti``) are (C, D, H, W), standardized
+    per volume (mean 0, std 1), with ``image_size`` (D, H, W).
     """
 
     train: Dataset
@@ -22,7 +23,7 @@ class ImageSplits:
     test: Dataset
     num_classes: int
     in_channels: int
-    image_size: int
+    image_size: int | tuple[int, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     name: str

@@ -35,17 +35,6 @@ from tasks.domain_adaptation.schedules import dann_annealing, grl_coefficient, t
 NORM_BATCHES = ("joint", "separate")
 
 
-def scale_learning_rate(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter], factor: float) -> None:
-    """Move `parameters` into copies of their groups (same weight decay, momentum, ...)
-    whose learning rate is `factor` times the group's; drops groups left empty."""
-    chosen = {id(parameter) for parameter in parameters}
-    for group in list(optimizer.param_groups):
-        moved = [p for p in group["params"] if id(p) in chosen]
-        group["params"] = [p for p in group["params"] if id(p) not in chosen]
-        optimizer.add_param_group({**group, "params": moved, "lr": group["lr"] * factor})
-    optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
-
-
 class DannModule(TaskModule):
     """Feature extractor, label classifier and domain discriminator behind a GRL.
 
@@ -55,7 +44,7 @@ class DannModule(TaskModule):
     """
 
     def __init__(self, features: nn.Module, classifier: nn.Module, discriminator: nn.Module, num_classes: int,
-                 task_cfg, batch_size: int, backbone: nn.Module | None = None, backbone_lr_mult: float = 1.0):
+                 task_cfg, batch_size: int, backbone: nn.Module | None = None):
         super().__init__(task_cfg.optim, batch_size)
         self.features = features
         self.classifier = classifier
@@ -66,7 +55,6 @@ class DannModule(TaskModule):
         self.lambda_gamma = task_cfg.lambda_gamma
         self.annealing = task_cfg.lr_annealing
         self.backbone = backbone
-        self.backbone_lr_mult = backbone_lr_mult
         self.accuracy = nn.ModuleDict({name: MulticlassAccuracy(num_classes, average="micro")
                                        for name in ("train_acc", "val_acc", "test_acc", "test_source_acc")})
 
@@ -74,12 +62,12 @@ class DannModule(TaskModule):
         """Class logits (N, K) for images (N, C, S, S) in [0, 1]."""
         return self.classifier(self.features(images))
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        """The ``optim`` node's optimizer; a pretrained backbone's groups get ``backbone_lr_mult`` x the rate."""
-        optimizer = super().make_optimizer()
-        if self.backbone is not None and self.backbone_lr_mult != 1.0:
-            scale_learning_rate(optimizer, list(self.backbone.parameters()), self.backbone_lr_mult)
-        return optimizer
+    def transfer_parts(self) -> tuple[str, str | None]:
+        return "features", None
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        """The library backbone inside the feature extractor (not its bottleneck), when there is one."""
+        return list(self.backbone.parameters()) if self.backbone is not None else super().backbone_parameters()
 
     def make_schedule(self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
         """DANN's per-step annealing instead of the suite's cosine."""

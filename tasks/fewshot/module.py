@@ -29,6 +29,9 @@ class PrototypicalModule(TaskModule):
         self.eval_norm_mode = eval_norm_mode
         self.test_accuracies: list[torch.Tensor] = []
 
+    def transfer_parts(self) -> tuple[str, None]:
+        return "network", None  # the embedding network; prototypes need no head
+
     def episodes_loss(self, support: torch.Tensor, query: torch.Tensor, query_labels: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and accuracy averaged over the T episodes of a batch, and per-episode accuracy (T,)."""

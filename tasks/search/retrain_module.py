@@ -45,6 +45,9 @@ class RetrainModule(ClassifierModule):
         self.drop_path_prob = drop_path_prob
         self.cutout_length = cutout_length
 
+    def transfer_parts(self) -> None:
+        return None  # nas cannot start from a pre-trained run (suite.transfer), nor is it a backbone for one
+
     def on_train_epoch_start(self) -> None:
         set_drop_path_prob(self.network, self.drop_path_prob * self.current_epoch / self.trainer.max_epochs)
 

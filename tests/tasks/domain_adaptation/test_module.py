@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from tasks.domain_adaptation.module import scale_learning_rate
+from suite.optim import scale_learning_rate
 
 
 def test_scale_learning_rate_moves_only_the_chosen_parameters_and_keeps_their_decay():
