@@ -105,6 +105,7 @@ def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn
     """
     kwargs = dict(in_chans=in_chans, num_classes=num_classes, pretrained=model_cfg.pretrained,
                   **dict(model_cfg.get("kwargs") or {}))
+
     def create(norm_layer):
         return timm.create_model(model_cfg.name, **kwargs, **({"norm_layer": norm_layer} if norm_layer else {}))
 
