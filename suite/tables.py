@@ -78,7 +78,7 @@ def render(folder: Path) -> str:
     if spec.get("note"):
         text += f"\n\n{spec.note}"
     if spec.get("command"):
-        text += f"\n\nMade by `{spec.command}`; files: `{folder.as_posix()}/`, table: `make results`."
+        text += f"\n\nMade by `{spec.command}`; files: `{folder.parent.name}/{folder.name}/`, table: `make results`."
     return text
 
 

@@ -26,7 +26,11 @@ HEADS = ("features", "classifier", "discriminator")
 
 
 class RecordingTask(DomainAdaptationTask):
-    """The real task, keeping the module it builds and a copy of its initial weights."""
+    """The real task, keeping the data and module it builds and a copy of its initial weights."""
+
+    def datamodule(self, cfg):
+        self.data = super().datamodule(cfg)
+        return self.data
 
     def module(self, cfg, datamodule):
         self.built = super().module(cfg, datamodule)
@@ -43,8 +47,13 @@ def test_short_dann_run_trains_both_heads_and_reports_target_and_source_accuracy
         metrics = task.run(cfg, session)
     for part in HEADS:
         assert _changed(task.initial[part], getattr(task.built, part)), f"{part} did not train"
-    for key in ("test/acc", "test/source_acc", "val/acc", "train/acc"):
-        assert 0.0 <= metrics[key] <= 1.0
+    # limit_test_batches=1: each test accuracy is the trained model's on the first batch of its domain.
+    target_loader, source_loader = task.data.test_dataloader()  # TEST_DOMAINS order
+    for key, loader in (("test/acc", target_loader), ("test/source_acc", source_loader)):
+        images, labels = next(iter(loader))
+        with torch.no_grad():
+            expected = (task.built.eval()(images).argmax(1) == labels).float().mean().item()
+        assert metrics[key] == pytest.approx(expected, abs=1e-6), key
     assert metrics["train/domain_loss"] > 0
     assert metrics["train/loss"] > metrics["train/class_loss"]  # the domain loss is in the objective
 
@@ -56,7 +65,7 @@ def test_run_writes_target_and_source_accuracy_to_metrics_json(make_config):
     assert results["status"] == "finished" and results["main_metric"] == "test/acc"
     for key in ("test/acc", "test/source_acc"):
         assert results["metrics"][key] == pytest.approx(metrics[key])
-        assert 0.0 <= metrics[key] <= 1.0
+        assert metrics[key] * 64 == pytest.approx(round(metrics[key] * 64), abs=1e-4)  # a count over one batch of 64
     # Source-only: the domain loss is measured but carries no weight.
     assert metrics["train/loss"] == pytest.approx(metrics["train/class_loss"], rel=1e-6)
 
@@ -114,6 +123,6 @@ def test_office31_pair_runs_and_different_class_sets_are_a_clear_error(make_conf
               "model.name=test_resnet", "model.pretrained=false", "data.batch_size=2", "data.num_workers=0",
               "task.target.num_workers=0", "trainer.limit_train_batches=2", "trainer.max_epochs=1"]
     metrics = run(make_config(*office))
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert metrics["test/acc"] * 6 == pytest.approx(round(metrics["test/acc"] * 6), abs=1e-4)  # webcam: 6 images
     with pytest.raises(UserError, match="different class folders.*bike.*calculator"):
         DomainAdaptationTask().datamodule(make_config(*office, "task.target.domain=dslr"))
