@@ -21,6 +21,12 @@ class EvaluateRankZeroBuffers(Callback):
                 dist.broadcast(buffer, src=0)
 
 
+# ``trainer.<key>`` values handed to `pl.Trainer` as they are.
+TRAINER_KEYS = ("max_epochs", "accelerator", "devices", "num_nodes", "strategy", "precision", "deterministic",
+                "gradient_clip_val", "log_every_n_steps", "enable_progress_bar", "limit_train_batches",
+                "limit_val_batches", "limit_test_batches")
+
+
 def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type[pl.Trainer] = pl.Trainer,
                   callbacks: tuple[pl.Callback, ...] = (), **overrides) -> pl.Trainer:
     """A Trainer for one phase of a run.
@@ -33,20 +39,8 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
     ``trainer.strategy=ddp`` runs ``devices × num_nodes`` processes; with ``trainer.sync_norms=true`` and
     more than one, bn and bgn use global-batch statistics (`suite.distributed.SynchronizedNorms`).
     """
-    options = dict(
-        max_epochs=trainer_cfg.max_epochs,
-        accelerator=trainer_cfg.accelerator,
-        devices=trainer_cfg.devices,
-        num_nodes=trainer_cfg.num_nodes,
-        strategy=trainer_cfg.strategy,
-        precision=trainer_cfg.precision,
-        deterministic=trainer_cfg.deterministic,
-        gradient_clip_val=trainer_cfg.gradient_clip_val,
-        log_every_n_steps=trainer_cfg.log_every_n_steps,
-        enable_progress_bar=trainer_cfg.enable_progress_bar,
-        limit_train_batches=trainer_cfg.limit_train_batches,
-        limit_val_batches=trainer_cfg.limit_val_batches,
-        limit_test_batches=trainer_cfg.limit_test_batches,
+    options = {key: trainer_cfg[key] for key in TRAINER_KEYS}
+    options.update(
         num_sanity_val_steps=0,
         enable_model_summary=False,
         default_root_dir=str(checkpoint_dir.parent),

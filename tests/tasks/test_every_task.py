@@ -1,0 +1,102 @@
+"""Every registered task x every registered norm, generated from the registries (suite's TASKS, norms'):
+a new task or norm is tested here with no edit to this file.
+
+Fast tier: a tiny run of each pair (2 epochs of 4 batches on the real digits) finishes, writes its
+metrics.json with a finite main metric, and every training step it took returned a finite loss (per-step
+losses recorded by a callback, independent of the task's logging). Slow tier (``-m slow``): a short real
+run of each pair learns: test accuracy beats chance by `MARGIN`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+
+import norms
+import suite.session
+from suite.data import build_splits
+from suite.run import run
+from suite.task import TASKS
+
+MARGIN = 0.2      # slow tier: test/acc >= chance + MARGIN
+
+TINY = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=2"]
+# Optional per-task shrinking on top of TINY / SHORT (a task not listed runs with those alone).
+TINY_TASK = {
+    "cls": ["model.name=resnet10t", "data.batch_size=16"],
+    "nas": ["task.search_epochs=1", "model.search.num_cells=3", "model.search.width=4", "model.retrain.num_cells=3",
+            "model.retrain.width=8", "data.batch_size=16"],
+    "adv": ["task.train_steps=2", "task.eval_pgd_steps=[2]", "task.main_metric=test/robust_acc_pgd2",
+            "data.batch_size=16"],
+    "fsl": ["task.val_episodes=2", "task.test_episodes=4"],
+    "uda": ["data.batch_size=16"],
+}
+SHORT = ["trainer.max_epochs=5"]
+SHORT_TASK = {
+    "cls": ["model.name=resnet10t"],
+    "nas": ["task.search_epochs=1", "trainer.limit_train_batches=0.5"],
+    "adv": ["task.train_steps=3", "task.step_size=0.04", "task.eval_pgd_steps=[5]",
+            "task.main_metric=test/robust_acc_pgd5", "task.epsilon_warmup_epochs=3"],
+    "fsl": ["task.test_episodes=100"],
+}
+PAIRS = [(task, norm) for task in TASKS.names() for norm in norms.available()]
+IDS = [f"{task}-{norm}" for task, norm in PAIRS]
+
+
+class StepLosses(pl.Callback):
+    """The loss each training step returned."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self.losses.append(float(loss))
+
+
+@pytest.fixture
+def step_losses(monkeypatch):
+    """Every trainer a run builds gets a `StepLosses`; the list holds them in build order."""
+    recorders = []
+    build_trainer = suite.session.build_trainer
+
+    def recording(*args, **kwargs):
+        trainer = build_trainer(*args, **kwargs)
+        recorders.append(StepLosses())
+        trainer.callbacks.append(recorders[-1])
+        return trainer
+
+    monkeypatch.setattr(suite.session, "build_trainer", recording)
+    return recorders
+
+
+def chance(cfg) -> float:
+    """Accuracy of guessing: 1 / ways for episodic tasks, else 1 / the data's classes."""
+    if "test_ways" in cfg.task:
+        return 1.0 / cfg.task.test_ways
+    return 1.0 / build_splits(cfg.data).num_classes
+
+
+@pytest.mark.parametrize(("task", "norm"), PAIRS, ids=IDS)
+def test_tiny_run_finishes_with_finite_losses_and_writes_metrics(make_config, step_losses, task, norm):
+    cfg = make_config(f"task={task}", f"norm={norm}", *TINY, *TINY_TASK.get(task, []), "run_id=tiny")
+    metrics = run(cfg)
+    written = json.loads((Path(cfg.paths.runs) / task / norm / "tiny" / "metrics.json").read_text())
+    assert written["status"] == "finished" and (written["task"], written["norm"]) == (task, norm)
+    main = cfg.task.main_metric
+    assert math.isfinite(written["metrics"][main]) and written["metrics"][main] == pytest.approx(metrics[main])
+    losses = [loss for recorder in step_losses for loss in recorder.losses]
+    assert len(step_losses[-1].losses) == 2 * 4 and all(math.isfinite(loss) for loss in losses)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "norm"), PAIRS, ids=IDS)
+def test_short_real_run_beats_chance(make_config, task, norm):
+    cfg = make_config(f"task={task}", f"norm={norm}", *SHORT, *SHORT_TASK.get(task, []))
+    accuracy = run(cfg)["test/acc"]
+    assert accuracy >= chance(cfg) + MARGIN, f"test/acc {accuracy:.3f}, chance {chance(cfg):.3f}"
