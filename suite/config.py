@@ -159,7 +159,7 @@ def validate(cfg: DictConfig):
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
     check_data_files(cfg)
     task.validate(cfg)
-    axis = cfg.task.get("batch_axis", "data.batch_size")
+    axis = cfg.task.batch_axis  # every task config declares it
     if axis == "data.batch_size":
         check_batch_statistics(cfg.norm, cfg.data.batch_size, axis)
     check_machine(cfg)
