@@ -161,7 +161,7 @@ def validate(cfg: DictConfig):
     check_data_files(cfg)
     check_transfer_options(cfg, task)
     task.validate(cfg)
-    axis = cfg.task.get("batch_axis", "data.batch_size")
+    axis = cfg.task.batch_axis  # every task config declares it
     if axis == "data.batch_size":
         check_batch_statistics(cfg.norm, cfg.data.batch_size, axis)
     check_machine(cfg)
