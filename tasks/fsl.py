@@ -90,7 +90,7 @@ class FewShotTask(Task):
             raise UserError(f"unknown few-shot backbone model.name='{cfg.model.name}': choose one of "
                             f"{', '.join(BACKBONES)}")
         episodic_builder(cfg.data.name)
-        if cfg.data.name == "digits":
+        if cfg.data.name in ("digits", "mnist5k"):
             self.validate_digit_classes(task.digits)
 
     @staticmethod

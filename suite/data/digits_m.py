@@ -8,7 +8,8 @@ channel ``|P - d|``: the background keeps the photo, the stroke inverts it. The
 photo and crop position of every image depend only on ``data.blend_seed``; the
 train/val/test split is the digits split (same ``split_fractions``/``split_seed``
 give the same indices), so `digits` and `digits_m` are two renderings of the same
-1,797 digits: the natural target domain for `digits` in ``task=uda``.
+1,797 digits: the natural target domain for `digits` in ``task=uda``. `mnist5k_m` applies the
+same recipe to the real MNIST digits of `mnist5k`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from sklearn.datasets import load_sample_images
 
 from suite.data.digits import digit_images
+from suite.data.mnist5k import mnist5k_images
 from suite.data.splits import ImageSplits, tensor_splits
 
 
@@ -48,10 +50,21 @@ def blend_with_patches(digits: torch.Tensor, photos: list[torch.Tensor], positio
     return (patches - digits).abs()
 
 
+def mnist_m_recipe(digits: torch.Tensor, blend_seed: int) -> torch.Tensor:
+    """Grey digits (N, 1, S, S) in [0, 1] blended with photo patches fixed by `blend_seed`: (N, 3, S, S)."""
+    photos = sample_photos()
+    positions = patch_positions(len(digits), digits.shape[-1], [tuple(p.shape[1:]) for p in photos], blend_seed)
+    return blend_with_patches(digits, photos, positions)
+
+
 def build_digits_m(cfg) -> ImageSplits:
     """Colour digits (3 channels) with the digits split; the blend is fixed by ``data.blend_seed``."""
     digits, labels = digit_images(cfg.image_size, 1)
-    photos = sample_photos()
-    positions = patch_positions(len(digits), cfg.image_size, [tuple(p.shape[1:]) for p in photos], cfg.blend_seed)
-    images = blend_with_patches(digits, photos, positions)
-    return tensor_splits(images, labels, cfg, "digits_m")
+    return tensor_splits(mnist_m_recipe(digits, cfg.blend_seed), labels, cfg, "digits_m")
+
+
+def build_mnist5k_m(cfg) -> ImageSplits:
+    """`mnist5k_m`: the recipe applied to the 5,000 real MNIST digits (as MNIST-M is built from
+    MNIST), with the mnist5k split (same ``split_fractions``/``split_seed``: same indices)."""
+    digits, labels = mnist5k_images(cfg.image_size, 1, cfg.get("file"))
+    return tensor_splits(mnist_m_recipe(digits, cfg.blend_seed), labels, cfg, "mnist5k_m")

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, TensorDataset
 from torchvision import transforms
 
 from suite.data.digits import digit_images
+from suite.data.mnist5k import mnist5k_images
 from suite.data.download import download_mode, should_download
 from suite.data.splits import channel_stats, stratified_split
 from suite.errors import UserError
@@ -48,12 +49,12 @@ def sample_stats(dataset: Dataset, seed: int) -> tuple[tuple[float, ...], tuple[
     return channel_stats(torch.stack([dataset[int(i)][0] for i in indices]))
 
 
-def build_digits(cfg) -> EpisodicSplits:
-    """digits: ``task.digits.train_classes`` (default 0-5) train, ``test_classes`` (6-9) test.
-    With only 10 classes there is no third class split: val episodes use ``val_fraction`` of each
-    training class's images, held out from training (unseen images of seen classes)."""
+def digit_class_split(cfg, images: torch.Tensor, labels: np.ndarray, name: str) -> EpisodicSplits:
+    """A 10-class digit dataset split by class: ``task.digits.train_classes`` (default 0-5) train,
+    ``test_classes`` (6-9) test. With only 10 classes there is no third class split: val episodes use
+    ``val_fraction`` of each training class's images, held out from training (unseen images of seen
+    classes)."""
     split = cfg.task.digits
-    images, labels = digit_images(cfg.data.image_size, cfg.data.channels)
     targets = torch.as_tensor(labels)
 
     def classes_subset(classes) -> np.ndarray:
@@ -67,9 +68,20 @@ def build_digits(cfg) -> EpisodicSplits:
     return EpisodicSplits(
         train=TensorDataset(images[train_idx], targets[train_idx]),
         val=TensorDataset(images[val_idx], targets[val_idx]),
-        test=TensorDataset(images[test_idx], targets[test_idx]), in_channels=cfg.data.channels,
-        image_size=cfg.data.image_size, mean=mean, std=std, name="digits",
+        test=TensorDataset(images[test_idx], targets[test_idx]), in_channels=images.shape[1],
+        image_size=images.shape[-1], mean=mean, std=std, name=name,
         val_note=f"held-out {split.val_fraction:.0%} of the images of the training classes")
+
+
+def build_digits(cfg) -> EpisodicSplits:
+    """digits (scikit-learn's 1,797), split by class (`digit_class_split`)."""
+    return digit_class_split(cfg, *digit_images(cfg.data.image_size, cfg.data.channels), "digits")
+
+
+def build_mnist5k(cfg) -> EpisodicSplits:
+    """mnist5k (5,000 real MNIST digits), split by class (`digit_class_split`)."""
+    images, labels = mnist5k_images(cfg.data.image_size, cfg.data.channels, cfg.data.get("file"))
+    return digit_class_split(cfg, images, labels, "mnist5k")
 
 
 def wants_download(cfg, present: bool) -> bool:
@@ -185,8 +197,8 @@ def build_omniglot(cfg) -> EpisodicSplits:
                           mean=mean, std=std, name="omniglot", val_note="100 held-out characters (x4 rotations)")
 
 
-EPISODIC_DATASETS = {"digits": build_digits, "omniglot": build_omniglot, "mini_imagenet": build_mini_imagenet,
-                     "cifarfs": build_cifarfs, "fc100": build_fc100}
+EPISODIC_DATASETS = {"digits": build_digits, "mnist5k": build_mnist5k, "omniglot": build_omniglot,
+                     "mini_imagenet": build_mini_imagenet, "cifarfs": build_cifarfs, "fc100": build_fc100}
 
 
 def episodic_builder(name: str):

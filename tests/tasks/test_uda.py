@@ -126,3 +126,13 @@ def test_office31_pair_runs_and_different_class_sets_are_a_clear_error(make_conf
     assert metrics["test/acc"] * 6 == pytest.approx(round(metrics["test/acc"] * 6), abs=1e-4)  # webcam: 6 images
     with pytest.raises(UserError, match="different class folders.*bike.*calculator"):
         DomainAdaptationTask().datamodule(make_config(*office, "task.target.domain=dslr"))
+
+
+@pytest.mark.parametrize("experiment", ["uda_mnist5k_m", "uda_mnist5k_digits"])
+def test_built_in_mnist5k_pairs_run(make_config, fake_mnist5k, experiment):
+    cfg = make_config("task=uda", f"experiment={experiment}", f"data.file={fake_mnist5k}",
+                      "trainer.limit_train_batches=6", "trainer.limit_val_batches=1", "norm=bn", "task.optim.lr=0.05")
+    metrics = run(cfg)
+    assert cfg.data.name == "mnist5k" and cfg.task.target.name in ("mnist5k_m", "digits")
+    assert "test/acc" in metrics
+    assert metrics["test/source_acc"] > 0.3, "10 classes: chance is 0.1"

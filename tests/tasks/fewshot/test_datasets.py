@@ -51,3 +51,12 @@ def test_rotated_classes_are_new_classes_and_give_episodes():
         assert label == 33 and len(source) == 1
     support, query, _ = EpisodeDataset(rotated, EpisodeShape(5, 1, 2), 1, seed=0)[0]
     assert support.shape == (5, 1, 1, 4, 4) and query.shape == (10, 1, 4, 4)
+
+
+def test_mnist5k_is_split_by_class_like_digits(make_config, fake_mnist5k):
+    cfg = make_config("task=fsl", "data=mnist5k", f"data.file={fake_mnist5k}")
+    splits = build_episodic_splits(cfg)
+    train, val, test = (set(part.tensors[1].tolist()) for part in (splits.train, splits.val, splits.test))
+    assert train == val == {0, 1, 2, 3, 4, 5} and test == {6, 7, 8, 9}
+    assert len(splits.train) + len(splits.val) == 180 and len(splits.test) == 120
+    assert splits.name == "mnist5k" and splits.image_size == 28
