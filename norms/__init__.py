@@ -20,6 +20,7 @@ from .convert import convert, group_assignments, is_norm_layer
 from .evonorm import EvoNormB0, EvoNormS0
 from .frn import FilterResponseNorm
 from .group_norm import GroupNorm, InstanceNorm, LayerNorm
+from .ghost import GhostBatch, ghost_batches, uses_batch_statistics
 from .groups import resolve_groups
 from .identity import NoNorm
 from .norm_activation import NormActivation
@@ -36,4 +37,5 @@ __all__ = [
     "BatchRenorm", "FilterResponseNorm", "EvoNormB0", "EvoNormS0", "includes_activation", "norm_then_activation",
     "FollowsTrainingProgress", "set_training_progress", "check_options",
     "standardize_weights", "StandardizedWeight",
+    "GhostBatch", "ghost_batches", "uses_batch_statistics",
 ]

@@ -67,6 +67,8 @@ class BatchRenorm(FollowsTrainingProgress, nn.Module):
     ``norms.convert`` carries them between bn and brn. Shape: input (N, C, *), output the same.
     """
 
+    uses_batch_statistics = True  # training statistics over the batch: norms.ghost_batches chunks it
+
     def __init__(self, num_channels: int, r_max: float = 3.0, d_max: float = 5.0, relax_start: float = 0.04,
                  r_max_at: float = 0.3, d_max_at: float = 0.2, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, device=None, dtype=None):

@@ -57,6 +57,8 @@ class EvoNormB0(_EvoNorm):
     Shape: input (N, C, *); output the same.
     """
 
+    uses_batch_statistics = True  # training statistics over the batch: norms.ghost_batches chunks it
+
     def __init__(self, num_channels: int, eps: float = 1e-3, momentum: float = 0.1, apply_activation: bool = True,
                  device=None, dtype=None):
         super().__init__(num_channels, eps, apply_activation, device, dtype)

@@ -88,6 +88,7 @@ RULES = {
     "trainer.limit_val_batches": limit_batches,
     "trainer.limit_test_batches": limit_batches,
     "trainer.checkpoint_every_min": optional(positive_number),
+    "trainer.norm_batch_size": optional(positive_int),  # ghost batches (suite/norm_batch.py)
     "norm.num_groups": positive_int,
     "norm.eps": positive_number,
     "norm.momentum": optional(number_in(0.0, 1.0)),

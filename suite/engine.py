@@ -8,6 +8,7 @@ import torch.distributed as dist
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from suite.distributed import SynchronizedNorms, world_size
+from suite.norm_batch import NormBatchSize
 from suite.training_progress import TrainingProgress
 
 
@@ -49,6 +50,8 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
     # Schedules in norms (brn's warm-up) follow the run's progress.
     callbacks = [TrainingProgress(), EvaluateRankZeroBuffers(), *callbacks]
     plugins = [SynchronizedNorms()] if trainer_cfg.sync_norms and world_size(trainer_cfg) > 1 else []
+    if trainer_cfg.get("norm_batch_size"):
+        callbacks.append(NormBatchSize(trainer_cfg.norm_batch_size))  # ghost batches: suite/norm_batch.py
     if trainer_cfg.checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
     return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks, plugins=plugins,
