@@ -169,3 +169,13 @@ def test_fine_tuning_from_mnist5k_beats_or_matches_scratch_on_digits(make_config
     tuned = run(make_config(*short, f"model.init={tmp_path / 'runs' / 'cls' / 'bn' / 'mnist'}", "run_id=tuned"))
     assert tuned["test/acc"] >= scratch["test/acc"]
     assert tuned["test/acc"] > 0.5  # chance is 0.1
+
+
+def test_backbone_lr_mult_covers_the_backbone_but_not_the_head(make_config):
+    cfg = make_config("task=cls", "model.name=resnet10t", "model.backbone_lr_mult=0.1")
+    module = built_module(cfg)
+    assert module.backbone_lr_mult == 0.1
+    chosen = {id(p) for p in module.backbone_parameters()}
+    head = {id(p) for p in module.network[1].fc.parameters()}
+    everything = {id(p) for p in module.network.parameters()}
+    assert chosen == everything - head and head
