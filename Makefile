@@ -14,7 +14,7 @@ ARGS    ?=
 PROFILE ?= default
 
 .DEFAULT_GOAL := run
-.PHONY: run install test test-slow test-oldest-torch bench study results clean
+.PHONY: run install test test-slow test-learning test-oldest-torch bench study results clean
 
 run: install
 	$(PY) -m suite task=$(task) norm=$(norm) $(ARGS)
@@ -32,10 +32,14 @@ $(STAMP): pyproject.toml scripts/install_learn2learn.sh
 # The fast tier (under 15 minutes); test-slow holds real runs, kills and multi-process runs.
 # pytest exits 5 when a tier selects no test: that is not a failure.
 test: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not learning"
 
 test-slow: install
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+# Every task x norm, 5 epochs each, must beat chance: over an hour on 2 cores, run by hand.
+test-learning: install
+	$(PY) -m pytest -q -m learning
 
 # The norms tests on the oldest declared torch and timm (pyproject's lower bounds), in a second venv.
 # A multi-GB download the first time (torch's CUDA wheels); not in CI, which has no room for it.

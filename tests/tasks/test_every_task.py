@@ -3,7 +3,7 @@ a new task or norm is tested here with no edit to this file.
 
 Fast tier: a tiny run of each pair (2 epochs of 4 batches on the real digits) finishes, writes its
 metrics.json with a finite main metric, and every training step it took returned a finite loss (per-step
-losses recorded by a callback, independent of the task's logging). Slow tier (``-m slow``): a short real
+losses recorded by a callback, independent of the task's logging). Learning tier (``make test-learning``): a short real
 run of each pair learns: test accuracy beats chance by `MARGIN`.
 """
 from __future__ import annotations
@@ -94,7 +94,7 @@ def test_tiny_run_finishes_with_finite_losses_and_writes_metrics(make_config, st
     assert len(step_losses[-1].losses) == 2 * 4 and all(math.isfinite(loss) for loss in losses)
 
 
-@pytest.mark.slow
+@pytest.mark.learning
 @pytest.mark.parametrize(("task", "norm"), PAIRS, ids=IDS)
 def test_short_real_run_beats_chance(make_config, task, norm):
     cfg = make_config(f"task={task}", f"norm={norm}", *SHORT, *SHORT_TASK.get(task, []))
