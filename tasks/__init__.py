@@ -16,4 +16,4 @@ TASKS.register_lazy("uda", "tasks.uda:DomainAdaptationTask")
 
 # Few-shot benchmarks: episodic class splits only (task=fsl); as plain datasets they are a clear error.
 for _name in ("omniglot", "mini_imagenet", "cifarfs", "fc100"):
-    DATASETS.register_lazy(_name, "tasks.fewshot.datasets:episodic_only")
+    DATASETS.register_lazy(_name, "tasks.fewshot.episodic_only:episodic_only")

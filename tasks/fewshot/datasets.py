@@ -212,11 +212,3 @@ def episodic_builder(name: str):
 def build_episodic_splits(cfg) -> EpisodicSplits:
     """The train/val/test splits of ``data.name``."""
     return episodic_builder(cfg.data.name)(cfg)
-
-
-def episodic_only(data_cfg):
-    """What `suite.data.DATASETS` builds for the episodic benchmarks: they have no ImageSplits."""
-    raise UserError(f"data={data_cfg.name} is a few-shot benchmark with disjoint class splits: use it with task=fsl")
-
-
-episodic_only.tasks = ("fsl",)  # `suite.config.validate` refuses these datasets for every other task

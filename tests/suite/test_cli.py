@@ -44,8 +44,8 @@ def test_cli_refuses_bad_input_with_one_line_and_exit_2(bad_input_files, overrid
 
 @pytest.mark.slow
 def test_a_diverging_run_exits_3_with_status_diverged(tmp_path):
-    process, _ = normsuite([*FAST, f"paths.runs={tmp_path}", "run_id=nan", "task.optim.lr=1e8",
+    process, _ = normsuite([*FAST, f"paths.runs={tmp_path}", "run_id=diverging", "task.optim.lr=1e8",
                             "trainer.limit_train_batches=5"], {}, tmp_path)
     assert process.returncode == 3, process.stderr[-2000:]
     assert process.stderr.strip().splitlines()[-1].startswith("normsuite: diverged: train/loss became nan")
-    assert read_metrics(tmp_path / "cls" / "bn" / "nan" / "metrics.json")["status"] == "diverged"
+    assert read_metrics(tmp_path / "cls" / "bn" / "diverging" / "metrics.json")["status"] == "diverged"
