@@ -56,6 +56,19 @@ def _channel_moments_kernel(x_ptr, mean_ptr, m2_ptr, positions, spatial, channel
 
 
 @triton.jit
+def _group_tile(g, k0, j0, positions, chunk_positions, num_chunks, channels_per_group, num_groups,
+                INTERLEAVED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_J: tl.constexpr):
+    """The tile of chunks k0.. and group-g channels j0.. of the partial moments: the chunk indices k, each
+    chunk's value count, the channel indices c and the tile's mask."""
+    k = k0 + tl.arange(0, BLOCK_K)
+    j = j0 + tl.arange(0, BLOCK_J)
+    chunk_count = tl.minimum(tl.maximum(positions - k * chunk_positions, 0), chunk_positions).to(tl.float32)
+    c = g + j * num_groups if INTERLEAVED else g * channels_per_group + j
+    mask = (k < num_chunks)[:, None] & (j < channels_per_group)[None, :]
+    return k, chunk_count, c, mask
+
+
+@triton.jit
 def _group_statistics_kernel(partial_mean_ptr, partial_m2_ptr, weight_ptr, bias_ptr, mean_ptr, var_ptr,
                              invstd_ptr, scale_ptr, shift_ptr, positions, chunk_positions, num_chunks, channels,
                              channels_per_group, num_groups, eps, HAS_WEIGHT: tl.constexpr,
@@ -66,23 +79,17 @@ def _group_statistics_kernel(partial_mean_ptr, partial_m2_ptr, weight_ptr, bias_
     group_values = (positions * channels_per_group).to(tl.float32)
     weighted_sum = tl.zeros([BLOCK_K, BLOCK_J], dtype=tl.float32)
     for k0 in range(0, num_chunks, BLOCK_K):
-        k = k0 + tl.arange(0, BLOCK_K)
-        chunk_count = tl.minimum(tl.maximum(positions - k * chunk_positions, 0), chunk_positions).to(tl.float32)
         for j0 in range(0, channels_per_group, BLOCK_J):
-            j = j0 + tl.arange(0, BLOCK_J)
-            c = g + j * num_groups if INTERLEAVED else g * channels_per_group + j
-            mask = (k < num_chunks)[:, None] & (j < channels_per_group)[None, :]
+            k, chunk_count, c, mask = _group_tile(g, k0, j0, positions, chunk_positions, num_chunks,
+                                                  channels_per_group, num_groups, INTERLEAVED, BLOCK_K, BLOCK_J)
             m = tl.load(partial_mean_ptr + k[:, None] * channels + c[None, :], mask=mask, other=0.0)
             weighted_sum += chunk_count[:, None] * m
     mean = tl.sum(tl.sum(weighted_sum, 1), 0) / group_values
     m2_sum = tl.zeros([BLOCK_K, BLOCK_J], dtype=tl.float32)
     for k0 in range(0, num_chunks, BLOCK_K):
-        k = k0 + tl.arange(0, BLOCK_K)
-        chunk_count = tl.minimum(tl.maximum(positions - k * chunk_positions, 0), chunk_positions).to(tl.float32)
         for j0 in range(0, channels_per_group, BLOCK_J):
-            j = j0 + tl.arange(0, BLOCK_J)
-            c = g + j * num_groups if INTERLEAVED else g * channels_per_group + j
-            mask = (k < num_chunks)[:, None] & (j < channels_per_group)[None, :]
+            k, chunk_count, c, mask = _group_tile(g, k0, j0, positions, chunk_positions, num_chunks,
+                                                  channels_per_group, num_groups, INTERLEAVED, BLOCK_K, BLOCK_J)
             m = tl.load(partial_mean_ptr + k[:, None] * channels + c[None, :], mask=mask, other=0.0)
             m2 = tl.load(partial_m2_ptr + k[:, None] * channels + c[None, :], mask=mask, other=0.0)
             deviation = tl.where(mask, m - mean, 0.0)
