@@ -1,5 +1,4 @@
 """data=nifti on tiny fake NIfTI trees: shapes, standardization, splits, unreadable files, augmentation."""
-import numpy as np
 import pytest
 import torch
 
