@@ -6,8 +6,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+import norms
 from suite.models import classifier_layer
 from suite.module import TaskModule
+from suite.norm_modes import norms_in_mode
 
 
 class ClassifierModule(TaskModule):
@@ -23,7 +25,7 @@ class ClassifierModule(TaskModule):
         self.label_smoothing = label_smoothing
         # ModuleDict keys may not shadow nn.Module attributes such as `train`.
         self.accuracy = nn.ModuleDict({f"{stage}_acc": MulticlassAccuracy(num_classes, average="micro")
-                                       for stage in ("train", "val", "test")})
+                                       for stage in ("train", "val", "test", "test_train_mode")})
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
@@ -56,3 +58,17 @@ class ClassifierModule(TaskModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         self.classification_step("test", *batch)
+        self.log_train_mode_accuracy(*batch)
+
+    def log_train_mode_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """``test/acc_train_mode``: test accuracy with every norm on the test batch's own statistics (per
+        chunk of ``trainer.norm_batch_size`` where set), for models with batch-statistics norms; its gap to
+        ``test/acc`` (running statistics) shows how stale the running statistics are. Running statistics
+        are restored bit for bit (`norms_in_mode`)."""
+        if not any(norms.uses_batch_statistics(module) for module in self.network.modules()):
+            return
+        with norms_in_mode(self.network, "train"):
+            logits = self.network(images)
+        accuracy = self.accuracy["test_train_mode_acc"]
+        accuracy(logits, labels)
+        self.log("test/acc_train_mode", accuracy, on_step=False, on_epoch=True)

@@ -115,6 +115,7 @@ class RunSession:
             "num_groups": cfg.norm.get("num_groups"),
             "batch_size": batch_size(cfg),
             "norm_batch_size": OmegaConf.select(cfg, "trainer.norm_batch_size"),
+            "wandb_url": getattr(self.wandb_run, "url", None),  # None offline: the run directory is the link
             "batch_axis": cfg.task.batch_axis,
             "world_size": world_size(cfg.trainer),
             "global_batch_size": global_batch_size(cfg, batch_size(cfg)),

@@ -13,25 +13,31 @@ import pandas as pd
 from suite.results import read_metrics
 from suite.study.grid import Cell
 
-COLUMNS = ["task", "norm", "batch_size", "seed", "status", "main_metric", "value", "wall_time_s", "error", "cell_id"]
+COLUMNS = ["task", "norm", "batch_size", "seed", "status", "main_metric", "value", "train_mode_value", "wall_time_s",
+           "error", "cell_id", "run_dir", "wandb_url"]
+TRAIN_MODE_SUFFIX = "_train_mode"  # <main metric>_train_mode: the same test metric with norms on batch statistics
 
 
 def cell_row(cell: Cell, runs_dir: Path) -> dict:
     """One row of cells.csv: the grid coordinates and what the cell's metrics.json says
     (status ``missing`` when the cell has not run)."""
     row = {"task": cell.task, "norm": cell.norm, "batch_size": cell.batch_size, "seed": cell.seed,
-           "status": "missing", "main_metric": None, "value": float("nan"), "wall_time_s": float("nan"),
-           "error": None, "cell_id": cell.cell_id}
+           "status": "missing", "main_metric": None, "value": float("nan"), "train_mode_value": float("nan"),
+           "wall_time_s": float("nan"), "error": None, "cell_id": cell.cell_id, "wandb_url": None,
+           "run_dir": str(cell.metrics_path(runs_dir).parent)}
     path = cell.metrics_path(runs_dir)
     if not path.is_file():
         return row
     record = read_metrics(path)
     row.update(status=record["status"], main_metric=record.get("main_metric"), error=record.get("error"),
-               wall_time_s=record.get("wall_time_s", float("nan")))
+               wall_time_s=record.get("wall_time_s", float("nan")), wandb_url=record.get("wandb_url"))
     metric = row["main_metric"]
+    if record["status"] == "failed" and "FloatingPointError" in str(record.get("error")):
+        row["status"] = "diverged"  # the loss stopped being finite (suite.module's guard)
     if record["status"] == "finished":
         if metric in record.get("metrics", {}):
             row["value"] = float(record["metrics"][metric])
+            row["train_mode_value"] = float(record["metrics"].get(f"{metric}{TRAIN_MODE_SUFFIX}", float("nan")))
         else:
             row.update(status="failed", error=f"the run finished without its main metric '{metric}'")
     return row
@@ -52,28 +58,43 @@ def batch_statistics(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     stats = finished.groupby(["norm", "batch_size"]).value.agg(["mean", "std", "count"]).reindex(index)
     stats["count"] = stats["count"].fillna(0).astype(int)
     stats["planned"] = rows.groupby(["norm", "batch_size"]).size().reindex(index).fillna(0).astype(int)
+    for status in ("failed", "diverged"):
+        stats[status] = (rows[rows.status == status].groupby(["norm", "batch_size"]).size()
+                         .reindex(index).fillna(0).astype(int))
     return stats
 
 
-def format_cell(mean: float, std: float, count: float, planned: float) -> str:
-    count, planned = int(count), int(planned)  # a row of `batch_statistics` holds them as floats
+def format_cell(mean: float, std: float, count: float, planned: float, failed: float = 0, diverged: float = 0) -> str:
+    """``mean ± std``, ``(k/n)`` when only k of n seeds finished, and how many of the others failed or
+    diverged; ``no result`` when none finished and none failed (not run)."""
+    count, planned, failed, diverged = int(count), int(planned), int(failed), int(diverged)
+    problems = ", ".join(f"{number} {word}" for number, word in ((failed, "failed"), (diverged, "diverged")) if number)
     if count == 0:
-        return "no result"
+        return problems or "no result"
     text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
-    return text if count == planned else f"{text} ({count}/{planned})"
+    if count == planned:
+        return text
+    return f"{text} ({count}/{planned}" + (f"; {problems})" if problems else ")")
+
+
+def table_cells(frame: pd.DataFrame, task: str) -> tuple[dict[str, list[str]], list[int]]:
+    """``({norm: [formatted cell per batch size]}, batch sizes)`` of `task` (`format_cell`)."""
+    stats = batch_statistics(frame, task)
+    sizes = [int(size) for size in sorted(stats.index.get_level_values("batch_size").unique())]
+    rows = {norm: [format_cell(*stats.loc[(norm, size), ["mean", "std", "count", "planned", "failed", "diverged"]])
+                   for size in sizes]
+            for norm in dict.fromkeys(stats.index.get_level_values("norm"))}
+    return rows, sizes
 
 
 def markdown_table(frame: pd.DataFrame, task: str) -> str:
     """Rows norms, columns batch sizes, cells ``mean ± std`` of the task's main metric;
-    ``(k/n)`` marks cells where only k of n seeds finished, ``no result`` those
-    where none did (failed or not run: see cells.csv)."""
-    stats = batch_statistics(frame, task)
-    sizes = sorted(stats.index.get_level_values("batch_size").unique())
+    ``(k/n)`` marks cells where only k of n seeds finished (with the others' failures), ``no
+    result`` those never run (see cells.csv)."""
+    rows, sizes = table_cells(frame, task)
     lines = ["| norm | " + " | ".join(f"batch {size}" for size in sizes) + " |",
              "|---|" + "---:|" * len(sizes)]
-    for norm in dict.fromkeys(stats.index.get_level_values("norm")):
-        cells = [format_cell(*stats.loc[(norm, size), ["mean", "std", "count", "planned"]]) for size in sizes]
-        lines.append(f"| {norm} | " + " | ".join(cells) + " |")
+    lines += [f"| {norm} | " + " | ".join(cells) + " |" for norm, cells in rows.items()]
     return "\n".join(lines)
 
 
@@ -95,3 +116,13 @@ def degradation(frame: pd.DataFrame, task: str, threshold: float) -> pd.DataFram
                      "at_smallest": finished[smallest], "drop": best - finished[smallest],
                      "below_best": [int(size) for size in finished.index if best - finished[size] > threshold]})
     return pd.DataFrame(rows)
+
+
+def train_mode_gaps(frame: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Per norm and batch size of `task`, over finished seeds that measured it: the mean of
+    (main metric with norms on the test batch's statistics) − (main metric on running statistics).
+    Only batch-statistics norms measure it; rows norms, columns batch sizes, NaN where not measured."""
+    rows = frame[(frame.task == task) & (frame.status == "finished")].dropna(subset=["train_mode_value"])
+    gaps = (rows.train_mode_value - rows.value).rename("gap")
+    table = pd.concat([rows[["norm", "batch_size"]], gaps], axis=1).groupby(["norm", "batch_size"]).gap.mean()
+    return table.unstack("batch_size") if not table.empty else pd.DataFrame()

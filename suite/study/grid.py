@@ -75,6 +75,21 @@ def batch_axis(task: str) -> str | None:
     return str(axis)
 
 
+# The study's two batch axes (``axis`` in a profile). norm: the normalization batch, ghost batches of
+# k images (suite/norm_batch.py) with the optimizer batch fixed by the profile's overrides; optimizer: the
+# task's own batch (``batch_axis`` of its config), learning rate scaled with it.
+AXES = ("norm", "optimizer")
+NORM_BATCH_KEY = "trainer.norm_batch_size"
+
+
+def axis_key(profile, task: str) -> str | None:
+    """The override a cell's batch size sets under the profile's ``axis``."""
+    axis = profile.get("axis", "optimizer")
+    if axis not in AXES:
+        raise UserError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
+    return NORM_BATCH_KEY if axis == "norm" else batch_axis(task)
+
+
 def expand_grid(profile) -> list[Cell]:
     """Every cell of `profile`, task-major, then norm, batch size (small first: slowest), seed."""
     for key in ("tasks", "norms", "batch_sizes", "seeds"):
@@ -84,7 +99,11 @@ def expand_grid(profile) -> list[Cell]:
     check_items("seeds", profile.seeds, non_negative_int)
     cells = []
     for task in profile.tasks:
-        axis, fixed = batch_axis(str(task)), task_overrides(profile, task)
+        axis, fixed = axis_key(profile, str(task)), task_overrides(profile, task)
+        clashing = [item for item in fixed if axis and item.split("=", 1)[0] == axis]
+        if clashing:
+            raise UserError(f"the overrides of task {task} set {axis}, the key its batch sizes set under axis="
+                            f"{profile.get('axis', 'optimizer')}: remove {clashing[0]} from task_overrides.{task}")
         cells += [Cell(str(task), str(norm), int(size), int(seed), axis, fixed)
                   for norm in profile.norms for size in sorted(profile.batch_sizes) for seed in profile.seeds]
     return cells

@@ -33,11 +33,14 @@ def test_norm_batch_wraps_every_batch_statistics_layer_and_changes_only_the_stat
     assert whole_metrics["train/loss"] == plain_metrics["train/loss"]
     assert ghost_metrics["train/loss"] != plain_metrics["train/loss"]
     assert int(ghost.network[1].bn1.norm.num_batches_tracked) == 3  # one running update per step
+    # the test set is also scored on batch statistics: after 3 steps the running ones are stale
+    assert ghost_metrics["test/acc_train_mode"] != ghost_metrics["test/acc"]
 
 
 def test_per_sample_norms_are_left_alone(make_config):
-    module, _ = fit(make_config, "norm=gn", "norm.num_groups=4", "trainer.norm_batch_size=2")
+    module, metrics = fit(make_config, "norm=gn", "norm.num_groups=4", "trainer.norm_batch_size=2")
     assert not any(isinstance(layer, norms.GhostBatch) for layer in module.modules())
+    assert "test/acc_train_mode" not in metrics  # no running statistics, nothing to compare
 
 
 @pytest.mark.parametrize("value", [0, -2, "two"])

@@ -46,7 +46,7 @@ def test_failed_and_missing_cells_are_kept_out_of_the_statistics(tmp_path, small
     rows = table_rows(markdown_table(frame, "cls"))
     bn_two = [VALUES["bn", 2][0], VALUES["bn", 2][2]]
     assert rows["bn"][0] == f"{statistics.mean(bn_two):.3f} ± {statistics.stdev(bn_two):.3f} (2/3)"
-    assert rows["gn"][0] == "no result"
+    assert rows["gn"][0] == "1 failed"  # the crashed seed; the two others never ran
     assert degradation(frame, "cls", 0.05).norm.tolist() == ["bn", "gn"]  # grid order, not alphabetical
 
 

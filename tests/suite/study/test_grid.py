@@ -6,11 +6,16 @@ import itertools
 import pytest
 from omegaconf import OmegaConf
 
+import norms
+
 from suite.config import compose_config, group_options
 from suite.errors import UserError
 from suite.study import grid
 from suite.study.grid import expand_grid, sweep_overrides
 from suite.study.profile import load_profile, profiles
+
+# quick fixes the optimizer batch (data.batch_size) for its norm axis; on the optimizer axis it must not
+OPTIMIZER_AXIS = ["axis=optimizer", "task_overrides.cls=['trainer.max_epochs=1']"]
 
 
 def test_profiles_compose_and_expand_to_the_full_product():
@@ -27,9 +32,10 @@ def test_profiles_compose_and_expand_to_the_full_product():
 def test_default_profile_is_the_issue_grid():
     profile = load_profile("default")
     assert list(profile.tasks) == ["cls", "nas", "adv", "fsl", "uda"]
-    assert list(profile.norms) == ["bn", "gn", "ln", "in", "pn", "bgn"]
-    assert list(profile.batch_sizes) == [2, 4, 8, 16, 32] and list(profile.seeds) == [0, 1, 2]
-    assert profile.study_id == "default"
+    assert list(profile.norms)[:6] == ["bn", "gn", "ln", "in", "pn", "bgn"]
+    assert set(profile.norms) == set(norms.available()) - {"none"}  # every norm that has landed
+    assert list(profile.batch_sizes) == [2, 8, 32, 128] and list(profile.seeds) == [0, 1, 2]
+    assert profile.study_id == "default" and profile.axis == "norm"
 
 
 def test_cell_ids_are_deterministic_and_change_with_the_settings():
@@ -47,7 +53,7 @@ def test_unknown_profile_is_a_one_line_error():
 
 @pytest.mark.parametrize("task", group_options("task"))
 def test_cells_set_the_batch_axis_their_task_config_declares(task):
-    cell = expand_grid(load_profile("quick", [f"tasks=[{task}]"]))[0]
+    cell = expand_grid(load_profile("default_optimizer", [f"tasks=[{task}]"]))[0]
     declared = compose_config([f"task={task}"]).task.batch_axis
     assert cell.batch_axis == declared and f"{declared}={cell.batch_size}" in cell.overrides()
 
@@ -55,13 +61,24 @@ def test_cells_set_the_batch_axis_their_task_config_declares(task):
 def test_a_task_config_without_batch_axis_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(grid, "compose_config", lambda overrides: OmegaConf.create({"task": {"name": "cls"}}))
     with pytest.raises(UserError, match="declares no batch_axis"):
-        expand_grid(load_profile("quick"))
+        expand_grid(load_profile("quick", [*OPTIMIZER_AXIS]))
+
+
+def test_the_norm_axis_sets_the_normalization_batch_and_nothing_else():
+    cells = expand_grid(load_profile("quick"))
+    assert {cell.batch_axis for cell in cells} == {"trainer.norm_batch_size"}
+    assert all(f"trainer.norm_batch_size={cell.batch_size}" in cell.overrides() for cell in cells)
+    assert all("data.batch_size=32" in cell.overrides() for cell in cells)  # the optimizer batch stays fixed
+    with pytest.raises(UserError, match="axis must be one of"):
+        expand_grid(load_profile("quick", ["axis=both"]))
+    with pytest.raises(UserError, match="remove data.batch_size=32 from task_overrides.cls"):
+        expand_grid(load_profile("quick", ["axis=optimizer"]))
 
 
 def test_the_swept_run_id_resolves_to_each_cells_id():
     """Compose each cell the way the sweep's job does (the sweep's fixed overrides plus one
     value per swept key) and check Hydra resolves run_id to the id the runner expects."""
-    cells = expand_grid(load_profile("quick", ["batch_sizes=[2,8]", "seeds=[0,3]"]))
+    cells = expand_grid(load_profile("quick", ["batch_sizes=[2,8]", "seeds=[0,3]", *OPTIMIZER_AXIS]))
     template = {item.split("=", 1)[0]: item.split("=", 1)[1] for item in sweep_overrides(cells)}
     assert template["norm"] == "bn,gn,bgn" and template["data.batch_size"] == "2,8"
     for cell in cells:
