@@ -61,7 +61,7 @@ def test_sweep_runs_cells_in_parallel_records_failures_and_resumes(tmp_path, mon
     run; a task without a config fails before any sweep; all are recorded, the study goes on."""
     profile = load_profile("quick", [f"reports_dir={tmp_path}", "tasks=[cls,nosuchtask]", "norms=[bn]",
                                      "batch_sizes=[8,4096]",
-                                     "logger_mode=disabled", "n_jobs=2", TINY])
+                                     "logger_mode=disabled", "n_jobs=2", "axis=optimizer", TINY])
     cells = expand_grid(profile)
     runner.run_study(profile, tmp_path)
     records = {(c.task, c.batch_size): read_metrics(c.metrics_path(tmp_path / "cells")) for c in cells}
@@ -76,7 +76,7 @@ def test_sweep_runs_cells_in_parallel_records_failures_and_resumes(tmp_path, mon
     before = finished.stat().st_mtime_ns
     forbid_sweeps(monkeypatch)
     runner.run_study(load_profile("quick", [f"reports_dir={tmp_path}", "norms=[bn]", "batch_sizes=[8]",
-                                            "logger_mode=disabled", TINY]), tmp_path)
+                                            "logger_mode=disabled", "axis=optimizer", TINY]), tmp_path)
     assert finished.stat().st_mtime_ns == before
 
 
