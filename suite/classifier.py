@@ -23,8 +23,10 @@ class ClassifierModule(TaskModule):
         super().__init__(optim_cfg, batch_size)
         self.network = network
         self.label_smoothing = label_smoothing
-        # ModuleDict keys may not shadow nn.Module attributes such as `train`.
-        self.accuracy = nn.ModuleDict({f"{stage}_acc": MulticlassAccuracy(num_classes, average="micro")
+        # ModuleDict keys may not shadow nn.Module attributes such as `train`. validate_args would read
+        # the labels back to the host (torch.unique) at every step.
+        self.accuracy = nn.ModuleDict({f"{stage}_acc": MulticlassAccuracy(num_classes, average="micro",
+                                                                          validate_args=False)
                                        for stage in ("train", "val", "test", "test_train_mode")})
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

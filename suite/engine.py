@@ -9,6 +9,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from suite.distributed import SynchronizedNorms, world_size
 from suite.norm_batch import NormBatchSize
+from suite.timing import LoopTimer
 from suite.training_progress import TrainingProgress
 
 
@@ -47,8 +48,8 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
         default_root_dir=str(checkpoint_dir.parent),
     )
     options.update(overrides)
-    # Schedules in norms (brn's warm-up) follow the run's progress.
-    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers(), *callbacks]
+    # Schedules in norms (brn's warm-up) follow the run's progress; LoopTimer logs time/epoch_s and startup.
+    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers(), LoopTimer(), *callbacks]
     plugins = [SynchronizedNorms()] if trainer_cfg.sync_norms and world_size(trainer_cfg) > 1 else []
     if trainer_cfg.get("norm_batch_size"):
         callbacks.append(NormBatchSize(trainer_cfg.norm_batch_size))  # ghost batches: suite/norm_batch.py

@@ -9,6 +9,14 @@ class UserError(ValueError):
     """
 
 
-# A loss that stopped being finite: the run ends with status ``diverged`` and exit code 3. The NaN
-# guard raises `TrainingDiverged` where it exists (the engine's on-device check), FloatingPointError before.
-DIVERGED: tuple[type[Exception], ...] = (FloatingPointError,)
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite (`suite.divergence.DivergenceGuard`).
+
+    Not a configuration mistake that can be seen before training; the message names the step, the
+    value and the usual fixes. The run ends with it as soon as the guard checks.
+    """
+
+
+# A loss that stopped being finite: the run ends with status ``diverged`` and exit code 3. Raised only by
+# the NaN guard (`suite.divergence`, on the device).
+DIVERGED: tuple[type[Exception], ...] = (TrainingDiverged,)

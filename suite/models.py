@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-import timm
 import torch
 from torch import nn
 
@@ -89,7 +88,11 @@ def norm_layer_from_config(norm_cfg):
 
 def check_model_name(name: str, built_in: tuple[str, ...] = ()) -> None:
     """UserError unless `name` is one of a task's `built_in` models or a timm model."""
-    if name in built_in or timm.is_model(name):
+    if name in built_in:
+        return
+    import timm  # only tasks that use a timm model load it
+
+    if timm.is_model(name):
         return
     kind = "model" if built_in else "timm model"
     choices = " or ".join([*(f"model.name={model}" for model in built_in), "a name from timm.list_models()"])
@@ -103,6 +106,8 @@ def build_timm_model(model_cfg, norm_cfg, in_chans: int, num_classes: int) -> nn
     timm builds it where BatchNorm would be); `norms.convert` swaps the norms timm left
     (layers built without ``norm_layer``), or every norm of a model that rejects it.
     """
+    import timm
+
     kwargs = dict(in_chans=in_chans, num_classes=num_classes, pretrained=model_cfg.pretrained,
                   **dict(model_cfg.get("kwargs") or {}))
 

@@ -6,14 +6,16 @@ import torch
 
 from torch import nn
 
+from suite.divergence import DivergenceGuard
 from suite.optim import build_optimizer, cosine_with_warmup, scale_learning_rate
 from suite.transfer import CHECKPOINT_KEY
 
 
 class TaskModule(pl.LightningModule):
     """Owns what every task shares: the optimizer and cosine schedule from the
-    ``optim`` config node, and a guard that stops training with a clear message as
-    soon as the loss stops being finite (never a silent NaN).
+    ``optim`` config node, and a guard that stops training with `suite.errors.TrainingDiverged`
+    when the loss stops being finite (never a silent NaN). The guard accumulates on the device and is
+    read every ``trainer.log_every_n_steps`` steps and at each epoch's end, so no step waits for it.
 
     Subclasses write their own ``training_step`` (returning the loss) and evaluation
     steps, logging with the suite's metric names (``train/loss``, ``val/acc``, ...), and
@@ -31,6 +33,7 @@ class TaskModule(pl.LightningModule):
         super().__init__()
         self.optim_cfg = optim_cfg
         self.batch_size = batch_size
+        self.divergence = DivergenceGuard()
 
     def configure_optimizers(self):
         optimizer = self.make_optimizer()
@@ -81,8 +84,11 @@ class TaskModule(pl.LightningModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"train/loss became {loss.item()} at step {self.global_step}: lower task.optim.lr, "
-                f"raise the norm's eps, or use a larger data.batch_size"
-            )
+        if loss is None:
+            return
+        self.divergence.update(loss, self.global_step)
+        if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:
+            self.divergence.check()
+
+    def on_train_epoch_end(self) -> None:
+        self.divergence.check()

@@ -1,7 +1,6 @@
 """Run one configured experiment: check, seed, train and test, write the results."""
 from __future__ import annotations
 
-import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from suite.config import validate
@@ -23,6 +22,8 @@ def format_results(session: RunSession) -> str:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Validate `cfg`, then let its task train and evaluate inside a `RunSession`."""
     task = validate(cfg)
+    import pytorch_lightning as pl  # here, not at the top: bad input is refused before Lightning loads
+
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with RunSession(cfg) as session:
         metrics = task.run(cfg, session)

@@ -10,7 +10,6 @@ from omegaconf import OmegaConf
 
 from suite import weight_standardization
 from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
-from suite.engine import build_trainer
 from suite.errors import DIVERGED
 from suite.memory import PeakMemory
 from suite.results import package_versions, write_json_atomic
@@ -83,6 +82,8 @@ class RunSession:
 
     def trainer(self, phase: str = "fit", **overrides):
         """A Lightning Trainer whose checkpoints go to ``checkpoints/<phase>/``."""
+        from suite.engine import build_trainer  # Lightning loads when a run trains, not at `import suite.cli`
+
         return build_trainer(self.cfg.trainer, self.run_dir / "checkpoints" / phase, self.logger,
                              callbacks=weight_standardization.callbacks(self.cfg.model), **overrides)
 

@@ -1,8 +1,13 @@
 """The contract between the suite and a task."""
 from __future__ import annotations
 
-from suite.data import ImageDataModule, build_datamodule
+from typing import TYPE_CHECKING
+
+from suite.data import build_datamodule
 from suite.registry import Registry
+
+if TYPE_CHECKING:
+    from suite.data.module import ImageDataModule
 
 
 class Task:

@@ -59,6 +59,10 @@ class DomainPairDataModule(pl.LightningDataModule):
         self.source = source
         self.target = target
 
+    def setup(self, stage: str) -> None:
+        # The domains' modules serve their tensors from this trainer's device.
+        self.source.trainer = self.target.trainer = self.trainer
+
     @property
     def splits(self) -> ImageSplits:
         """The source splits: what the model is built from (classes, channels, normalization)."""

@@ -55,7 +55,7 @@ class DannModule(TaskModule):
         self.lambda_gamma = task_cfg.lambda_gamma
         self.annealing = task_cfg.lr_annealing
         self.backbone = backbone
-        self.accuracy = nn.ModuleDict({name: MulticlassAccuracy(num_classes, average="micro")
+        self.accuracy = nn.ModuleDict({name: MulticlassAccuracy(num_classes, average="micro", validate_args=False)
                                        for name in ("train_acc", "val_acc", "test_acc", "test_source_acc")})
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
