@@ -134,6 +134,15 @@ def check_machine(cfg: DictConfig) -> None:
         check_writable_dir("logger.save_dir", cfg.logger.save_dir)
 
 
+def check_speed_options(cfg: DictConfig, task) -> None:
+    """``trainer.compile`` and ``trainer.channels_last`` are booleans; compile only where the task supports it."""
+    for key in ("compile", "channels_last"):
+        if not isinstance(cfg.trainer[key], bool):
+            raise UserError(f"trainer.{key} must be true or false, got {cfg.trainer[key]!r}")
+    if cfg.trainer.compile and not task.supports_compile:
+        raise UserError(f"trainer.compile=true does not work with task={cfg.task.name}; set trainer.compile=false")
+
+
 def validate(cfg: DictConfig):
     """Check a composed config before anything trains or any run directory exists; returns the task
     object. Order: structure, value types and ranges (`RULES`), names, task rules, then the machine."""
@@ -157,6 +166,7 @@ def validate(cfg: DictConfig):
         raise UserError(f"norm={cfg.norm.name}: {error}") from None
     resolve_mode(cfg.logger.mode)
     check_data_parallel(cfg)
+    check_speed_options(cfg, task)
     if cfg.resume is not None and not Path(cfg.resume).is_file():
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
     check_data_files(cfg)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
-from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-from pytorch_lightning.plugins import LayerSync
 
-import norms
 from suite.errors import UserError
+
+if TYPE_CHECKING:
+    from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 
 RUN_ID_VARIABLE = "NORMSUITE_RUN_ID"
 # What Lightning's launcher leaves in rank 0's environment; restored after the run, so a later run in the
@@ -102,19 +103,6 @@ def check_data_parallel(cfg) -> None:
         raise UserError(f"trainer.sync_norms must be true or false, got {trainer.sync_norms!r}")
 
 
-class SynchronizedNorms(LayerSync):
-    """Lightning's layer-sync plugin for ``trainer.sync_norms=true``: ``norms.convert_sync`` on every bn and
-    bgn layer (Lightning's own ``sync_batchnorm`` gives torch's CUDA-only SyncBatchNorm and misses bgn).
-    ``revert`` keeps the synchronized layers: with one process or in eval mode they are the plain layers,
-    and their state_dict keys are the same."""
-
-    def apply(self, model: torch.nn.Module) -> torch.nn.Module:
-        return norms.convert_sync(model)
-
-    def revert(self, model: torch.nn.Module) -> torch.nn.Module:
-        return model
-
-
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
@@ -122,7 +110,12 @@ def _distributed() -> bool:
 def evaluation_sampler(dataset) -> UnrepeatedDistributedSampler | None:
     """For val/test loaders: under DDP every sample goes to exactly one process (shards may differ by one,
     where Lightning's default sampler pads with duplicates); None (sequential) with one process."""
-    return UnrepeatedDistributedSampler(dataset, shuffle=False) if _distributed() else None
+    if not _distributed():
+        return None
+    # Imported here: config checks import this module, and bad input is refused before Lightning loads.
+    from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
+    return UnrepeatedDistributedSampler(dataset, shuffle=False)
 
 
 def gather_concatenated(values: torch.Tensor) -> torch.Tensor:

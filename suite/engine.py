@@ -6,8 +6,12 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch.distributed as dist
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.plugins import LayerSync
+from torch import nn
 
-from suite.distributed import SynchronizedNorms, world_size
+import norms
+from suite.acceleration import Acceleration
+from suite.distributed import world_size
 from suite.norm_batch import NormBatchSize
 from suite.timing import LoopTimer
 from suite.training_progress import TrainingProgress
@@ -29,6 +33,19 @@ TRAINER_KEYS = ("max_epochs", "accelerator", "devices", "num_nodes", "strategy",
                 "limit_val_batches", "limit_test_batches")
 
 
+class SynchronizedNorms(LayerSync):
+    """Lightning's layer-sync plugin for ``trainer.sync_norms=true``: ``norms.convert_sync`` on every bn and
+    bgn layer (Lightning's own ``sync_batchnorm`` gives torch's CUDA-only SyncBatchNorm and misses bgn).
+    ``revert`` keeps the synchronized layers: with one process or in eval mode they are the plain layers,
+    and their state_dict keys are the same."""
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        return norms.convert_sync(model)
+
+    def revert(self, model: nn.Module) -> nn.Module:
+        return model
+
+
 def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type[pl.Trainer] = pl.Trainer,
                   callbacks: tuple[pl.Callback, ...] = (), **overrides) -> pl.Trainer:
     """A Trainer for one phase of a run.
@@ -39,7 +56,7 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
     `trainer_class` is a `pl.Trainer` subclass where a library needs its own (NNI's traced Trainer);
     `callbacks` are added to the suite's own (the run's model options, e.g. weight standardization).
     ``trainer.strategy=ddp`` runs ``devices × num_nodes`` processes; with ``trainer.sync_norms=true`` and
-    more than one, bn and bgn use global-batch statistics (`suite.distributed.SynchronizedNorms`).
+    more than one, bn and bgn use global-batch statistics (`SynchronizedNorms`).
     """
     options = {key: trainer_cfg[key] for key in TRAINER_KEYS}
     options.update(
@@ -53,6 +70,8 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
     plugins = [SynchronizedNorms()] if trainer_cfg.sync_norms and world_size(trainer_cfg) > 1 else []
     if trainer_cfg.get("norm_batch_size"):
         callbacks.append(NormBatchSize(trainer_cfg.norm_batch_size))  # ghost batches: suite/norm_batch.py
+    if trainer_cfg.compile or trainer_cfg.channels_last:  # last: after the callbacks that change the model
+        callbacks.append(Acceleration(trainer_cfg.compile, trainer_cfg.channels_last, trainer_cfg.compile_backend))
     if trainer_cfg.checkpoint:
         callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
     return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks, plugins=plugins,

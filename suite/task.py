@@ -24,6 +24,9 @@ class Task:
     #: ``transfer_parts``; `suite.transfer`)
     accepts_init: bool = False
 
+    #: whether ``trainer.compile=true`` works with the task's modules (`suite.acceleration`).
+    supports_compile: bool = True
+
     def validate(self, cfg) -> None:
         """Task-specific configuration checks (default: none)."""
 

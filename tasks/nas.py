@@ -115,6 +115,10 @@ def read_architecture(cfg) -> dict:
 class NasTask(Task):
     """Search (NNI DARTS) -> exported architecture -> retrain from scratch -> test accuracy."""
 
+    # NNI's DARTS strategy trains its own wrapper of the model space (mutable choices), which
+    # trainer.compile would not reach.
+    supports_compile = False
+
     def validate(self, cfg) -> None:
         if world_size(cfg.trainer) > 1:
             raise UserError("task=nas runs in one process: NNI's DARTS search runs inside an NNI experiment, which "
