@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 import norms
 from suite.checks import (boolean, check_values, limit_batches, non_negative_int, non_negative_number, number_in,
-                          optional, positive_int, positive_number)
+                          one_of, optional, positive_int, positive_number)
 from suite.data import DATASETS
 from suite.distributed import check_data_parallel
 from suite.errors import UserError
@@ -89,6 +89,9 @@ RULES = {
     "trainer.limit_test_batches": limit_batches,
     "trainer.checkpoint_every_min": optional(positive_number),
     "trainer.norm_batch_size": optional(positive_int),  # ghost batches (suite/norm_batch.py)
+    "trainer.compile": boolean,
+    "trainer.channels_last": boolean,
+    "trainer.compile_backend": one_of("inductor", "aot_eager", "eager", "cudagraphs"),  # torch.compile's own
     "norm.num_groups": positive_int,
     "norm.eps": positive_number,
     "norm.momentum": optional(number_in(0.0, 1.0)),
@@ -134,11 +137,8 @@ def check_machine(cfg: DictConfig) -> None:
         check_writable_dir("logger.save_dir", cfg.logger.save_dir)
 
 
-def check_speed_options(cfg: DictConfig, task) -> None:
-    """``trainer.compile`` and ``trainer.channels_last`` are booleans; compile only where the task supports it."""
-    for key in ("compile", "channels_last"):
-        if not isinstance(cfg.trainer[key], bool):
-            raise UserError(f"trainer.{key} must be true or false, got {cfg.trainer[key]!r}")
+def check_compile_support(cfg: DictConfig, task) -> None:
+    """``trainer.compile=true`` only for a task that supports it (`suite.task.Task.supports_compile`)."""
     if cfg.trainer.compile and not task.supports_compile:
         raise UserError(f"trainer.compile=true does not work with task={cfg.task.name}; set trainer.compile=false")
 
@@ -166,7 +166,7 @@ def validate(cfg: DictConfig):
         raise UserError(f"norm={cfg.norm.name}: {error}") from None
     resolve_mode(cfg.logger.mode)
     check_data_parallel(cfg)
-    check_speed_options(cfg, task)
+    check_compile_support(cfg, task)
     if cfg.resume is not None and not Path(cfg.resume).is_file():
         raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
     check_data_files(cfg)
