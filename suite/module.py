@@ -15,7 +15,8 @@ class TaskModule(pl.LightningModule):
     """Owns what every task shares: the optimizer and cosine schedule from the
     ``optim`` config node, and a guard that stops training with `suite.errors.TrainingDiverged`
     when the loss stops being finite (never a silent NaN). The guard accumulates on the device and is
-    read every ``trainer.log_every_n_steps`` steps and at each epoch's end, so no step waits for it.
+    read every ``trainer.log_every_n_steps`` steps, before validation and at each epoch's end, so no step
+    waits for it.
 
     Subclasses write their own ``training_step`` (returning the loss) and evaluation
     steps, logging with the suite's metric names (``train/loss``, ``val/acc``, ...), and
@@ -89,6 +90,9 @@ class TaskModule(pl.LightningModule):
         self.divergence.update(loss, self.global_step)
         if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:
             self.divergence.check()
+
+    def on_validation_start(self) -> None:
+        self.divergence.check()  # before a diverged model is validated and its checkpoint written
 
     def on_train_epoch_end(self) -> None:
         self.divergence.check()

@@ -8,7 +8,6 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from suite import weight_standardization
 from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
 from suite.errors import DIVERGED
 from suite.memory import PeakMemory
@@ -82,7 +81,9 @@ class RunSession:
 
     def trainer(self, phase: str = "fit", **overrides):
         """A Lightning Trainer whose checkpoints go to ``checkpoints/<phase>/``."""
-        from suite.engine import build_trainer  # Lightning loads when a run trains, not at `import suite.cli`
+        # Lightning loads when a run trains, not at `import suite.cli`.
+        from suite import weight_standardization
+        from suite.engine import build_trainer
 
         return build_trainer(self.cfg.trainer, self.run_dir / "checkpoints" / phase, self.logger,
                              callbacks=weight_standardization.callbacks(self.cfg.model), **overrides)

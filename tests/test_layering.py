@@ -61,3 +61,12 @@ def test_import_norms_loads_nothing_beyond_torch():
     added = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     foreign = {name for name in added if name.split(".")[0] not in {"norms", *sys.stdlib_module_names}}
     assert not foreign, f"import norms loads {sorted(foreign)}"
+
+
+def test_import_suite_cli_loads_no_training_library():
+    """Lightning (with torchmetrics and torchvision), timm and wandb load when a run trains, so bad input is
+    refused, and `--help` answers, without paying for them (issue #12, item 5)."""
+    heavy = ("pytorch_lightning", "lightning_fabric", "torchmetrics", "torchvision", "timm", "wandb", "monai")
+    script = f"import sys, suite.cli; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert not loaded, f"import suite.cli loads {loaded}"

@@ -45,11 +45,3 @@ def build_datamodule(data_cfg, seed: int) -> ImageDataModule:
                         f"of {splits.name}; lower data.batch_size")
     return ImageDataModule(splits, data_cfg.batch_size, data_cfg.eval_batch_size, data_cfg.num_workers, seed)
 
-
-def __getattr__(name: str):
-    """``suite.data.ImageDataModule``, imported on first use: Lightning loads only when a run needs it."""
-    if name == "ImageDataModule":
-        from suite.data.module import ImageDataModule
-
-        return ImageDataModule
-    raise AttributeError(f"module 'suite.data' has no attribute '{name}'")

@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from suite.data import ImageDataModule
+from suite.data.module import ImageDataModule
 from suite.data.splits import ImageSplits
 from suite.errors import UserError
 

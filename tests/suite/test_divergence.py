@@ -27,7 +27,7 @@ def test_guard_stays_quiet_while_the_loss_is_finite():
 
 
 def test_a_diverging_run_stops_with_training_diverged(make_config):
-    # lr 1e6 overflows within a few SGD steps; log_every_n_steps=50 leaves the epoch-end check to catch it.
+    # lr 1e6 overflows within a few SGD steps; log_every_n_steps=50 leaves the check before validation to catch it.
     cfg = make_config("model.name=resnet10t", "data.image_size=16", "data.batch_size=16", "task.optim.lr=1e6",
                       "trainer.limit_train_batches=6", "trainer.log_every_n_steps=50", "run_id=diverged")
     with pytest.raises(TrainingDiverged, match="train/loss became (nan|inf|-inf) at step"):

@@ -16,7 +16,7 @@ import pytest
 import pytorch_lightning as pl
 
 import norms
-import suite.session
+import suite.engine
 from suite.data import build_splits
 from suite.run import run
 from suite.task import TASKS
@@ -63,7 +63,7 @@ class StepLosses(pl.Callback):
 def step_losses(monkeypatch):
     """Every trainer a run builds gets a `StepLosses`; the list holds them in build order."""
     recorders = []
-    build_trainer = suite.session.build_trainer
+    build_trainer = suite.engine.build_trainer
 
     def recording(*args, **kwargs):
         trainer = build_trainer(*args, **kwargs)
@@ -71,7 +71,7 @@ def step_losses(monkeypatch):
         trainer.callbacks.append(recorders[-1])
         return trainer
 
-    monkeypatch.setattr(suite.session, "build_trainer", recording)
+    monkeypatch.setattr(suite.engine, "build_trainer", recording)  # RunSession imports it at each call
     return recorders
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from suite.data import ImageDataModule
+from suite.data.module import ImageDataModule
 from suite.data.splits import ImageSplits
 from suite.errors import UserError
 from tasks.domain_adaptation.data import DomainPairDataModule, check_domains_compatible
