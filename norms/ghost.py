@@ -12,6 +12,11 @@ as without chunks, from the chunks' average: every chunk starts from the same ru
 buffers end at the mean of the chunks' results, which for an exponential (or cumulative) average equals
 one update with the mean of the chunk statistics. Per-sample norms (gn, ln, in, pn, frn, ...) are left
 alone: chunking cannot change them.
+
+When k divides N, bn (torch's ``_BatchNorm.forward``) and contiguous-group bgn take one vectorized call
+instead of a loop over chunks (`fused_chunks`): the batch viewed as (k, G·C, *) puts chunk j's channels in
+block j, so one batch-norm (bgn: G·num_groups groups) over it gives every chunk its own statistics; the cost
+no longer grows as k shrinks. Other layers (brn, evonorm_b0, interleaved bgn) and uneven chunks use the loop.
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .batch_group_norm import BatchGroupNorm
+import torch.nn.functional as F
+
+from .batch_group_norm import BatchGroupNorm, BatchGroupNormFunction
 
 
 def uses_batch_statistics(module: nn.Module) -> bool:
@@ -56,6 +63,8 @@ class GhostBatch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.norm.training or x.shape[0] <= self.chunk_size:
             return self.norm(x)
+        if x.shape[0] % self.chunk_size == 0 and fusable(self.norm):
+            return fused_chunks(self.norm, x, x.shape[0] // self.chunk_size)
         chunks = chunk_order(x.shape[0], self.chunk_size)
         # Each chunk runs on its own copy of the running buffers: autograd keeps the buffers a batch-norm
         # kernel read, so one tensor must not be rewritten between chunks.
@@ -84,6 +93,41 @@ class GhostBatch(nn.Module):
 
     def extra_repr(self) -> str:
         return f"chunk_size={self.chunk_size}"
+
+
+def fusable(norm: nn.Module) -> bool:
+    """Layers `fused_chunks` computes exactly: torch's batch norm forward, contiguous-group bgn, both with
+    running statistics of a fixed momentum (or none at all)."""
+    if norm.momentum is None and norm.track_running_stats:
+        return False
+    if isinstance(norm, _BatchNorm):
+        return type(norm).forward is _BatchNorm.forward
+    return type(norm) is BatchGroupNorm and not norm.interleaved
+
+
+def fused_chunks(norm: nn.Module, x: torch.Tensor, num_chunks: int) -> torch.Tensor:
+    """`norm` (a `fusable` layer in training mode) on each of `num_chunks` chunks j = samples j, j + G, ... of
+    x (N, C, *), in one call on x viewed as (k, G·C, *); the running buffers get one update from the mean of
+    the chunks' statistics, as in the loop."""
+    batch, channels, rest = x.shape[0], x.shape[1], x.shape[2:]
+    stacked = x.reshape(batch // num_chunks, num_chunks * channels, *rest)
+    weight, bias = (None if p is None else p.repeat(num_chunks) for p in (norm.weight, norm.bias))
+    tracking = norm.track_running_stats
+    if isinstance(norm, _BatchNorm):
+        running = [None if not tracking else buffer.repeat(num_chunks) for buffer in (norm.running_mean, norm.running_var)]
+        y = F.batch_norm(stacked, *running, weight, bias, True, norm.momentum or 0.0, norm.eps)
+        if tracking:
+            with torch.no_grad():
+                for buffer, chunked in zip((norm.running_mean, norm.running_var), running):
+                    buffer.copy_(chunked.view(num_chunks, channels).mean(0))
+                norm.num_batches_tracked.add_(1)
+        return y.reshape(x.shape)
+    y, mean, var = BatchGroupNormFunction.apply(stacked, weight, bias, norm.num_groups * num_chunks, norm.eps, False)
+    if tracking:
+        values_per_group = stacked.numel() // (norm.num_groups * num_chunks)
+        norm._update_running_stats(mean.view(num_chunks, -1).mean(0), var.view(num_chunks, -1).mean(0),
+                                   values_per_group)
+    return y.reshape(x.shape)
 
 
 def ghost_batches(model: nn.Module, chunk_size: int) -> nn.Module:

@@ -13,6 +13,7 @@ reports sections that differ from their files. ``table.yaml``::
 Kind ``runs``: every ``*.json`` in the folder is a run's metrics.json (copied from ``runs/``); ``rows``
 names the record keys (dotted paths, e.g. ``norm`` or ``config.norm.num_groups``) that label a row,
 ``columns`` maps a header to a dotted path (``metrics.test/acc``), ``format`` formats numbers.
+Kind ``study``: a batch-size study's folder (cells.csv, study.json; written by ``python -m suite.study``).
 Another kind is one ``@RENDERERS.register("name")`` function ``(folder, spec) -> markdown``.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from omegaconf import OmegaConf
 
 from suite.errors import UserError
 from suite.registry import Registry
+from suite.study.report import readme_section
 
 RENDERERS = Registry("results table kind", "kind")
 
@@ -66,6 +68,12 @@ def runs_table(folder: Path, spec) -> str:
         cells = [formatted(lookup(record, key), number_format) for key in [*rows, *columns.values()]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@RENDERERS.register("study")
+def study_table(folder: Path, spec) -> str:
+    """A study's results folder (``python -m suite.study``): its verdicts and tables (`readme_section`)."""
+    return readme_section(folder)
 
 
 def render(folder: Path) -> str:

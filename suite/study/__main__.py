@@ -1,36 +1,72 @@
 """``python -m suite.study profile=<profile> [key=value ...]``: run a batch-size study and
 write its report; ``python -m suite.study report <study-dir> [key=value ...]``: rebuild
 the report (and the W&B summary) from the cells already on disk, without running any.
+
+The cells run under ``<reports_dir>/<study_id>/`` (run dirs, Hydra sweeps, logs, W&B files); the report
+goes to ``<results_dir>/<study_id>/`` (cells.csv, tables, plots, summary.md, report.html, study.json with
+the command, package versions and wall time, table.yaml for ``make results``), rewritten after every
+task, so a stopped study leaves a report of what finished and the same command resumes it.
 """
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from suite.results import write_json_atomic
 
 from suite.errors import UserError
 from suite.study.aggregate import collect
 from suite.study.grid import expand_grid
 from suite.study.launcher import check_launcher
 from suite.study.profile import load_profile
-from suite.study.report import write_report
+from suite.study.report import write_report, write_study_record
 from suite.study.runner import run_study
 from suite.study.wandb_summary import log_summary
 
 USAGE = "usage: python -m suite.study profile=<name> [key=value ...] | report <study-dir> [key=value ...]"
 
 
+def results_dir(profile, study_dir: Path) -> Path:
+    """Where the report goes: ``<results_dir>/<study_id>/``, or the study dir itself when results_dir is null."""
+    return Path(profile.results_dir) / profile.study_id if profile.get("results_dir") else study_dir
+
+
+def write_files(profile, study_dir: Path):
+    """The report files of the cells finished so far."""
+    frame = collect(expand_grid(profile), study_dir / "cells")
+    out = results_dir(profile, study_dir)
+    record = write_study_record(out, profile, frame, study_dir / "wall_time.json")
+    return frame, write_report(frame, out, profile.study_id, profile.degradation_threshold, profile.command,
+                               record)
+
+
 def report(profile, study_dir: Path) -> None:
     """Aggregate the grid's cells in `study_dir`, write the report files and the W&B run."""
-    frame = collect(expand_grid(profile), study_dir / "cells")
-    written = write_report(frame, study_dir, profile.study_id, profile.degradation_threshold,
-                           profile.command)
+    frame, written = write_files(profile, study_dir)
     wandb_dir = log_summary(frame, written, profile, study_dir)
     finished = int((frame.status == "finished").sum())
     print(f"\n{finished} of {len(frame)} cells finished; report: {written.summary}"
           + (f"; W&B run: {wandb_dir}" if wandb_dir else ""))
     print(written.summary.read_text())
+
+
+class WallClock:
+    """Seconds this command has spent on the study, added to ``wall_time.json`` (one entry per command,
+    so a resumed study's wall time is the sum of its commands) each time it is called."""
+
+    def __init__(self, path: Path):
+        self.path, self.started = path, time.time()
+        self.entries = json.loads(path.read_text()) if path.is_file() else []
+        self.entries.append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+                             "seconds": 0.0})
+
+    def __call__(self) -> None:
+        self.entries[-1]["seconds"] = round(time.time() - self.started, 1)
+        write_json_atomic(self.path, self.entries)
 
 
 def run(arguments: list[str]) -> None:
@@ -42,7 +78,14 @@ def run(arguments: list[str]) -> None:
     check_launcher(profile)
     study_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(profile, study_dir / "study.yaml")
-    run_study(profile, study_dir)
+    clock = WallClock(study_dir / "wall_time.json")
+
+    def after_task() -> None:
+        clock()
+        write_files(profile, study_dir)
+
+    run_study(profile, study_dir, after_task)
+    clock()
     report(profile, study_dir)
 
 

@@ -19,9 +19,10 @@ TRAIN_MODE_SUFFIX = "_train_mode"  # <main metric>_train_mode: the same test met
 
 
 def cell_row(cell: Cell, runs_dir: Path) -> dict:
-    """One row of cells.csv: the grid coordinates and what the cell's metrics.json says
-    (status ``missing`` when the cell has not run)."""
-    row = {"task": cell.task, "norm": cell.norm, "batch_size": cell.batch_size, "seed": cell.seed,
+    """One row of cells.csv: the grid coordinates (``task``: the cell's table, ``norm``: its row) and what the
+    cell's metrics.json says (status ``missing`` when the cell has not run)."""
+    row = {"task": cell.table or cell.task, "norm": cell.label or cell.norm, "batch_size": cell.batch_size,
+           "seed": cell.seed,
            "status": "missing", "main_metric": None, "value": float("nan"), "train_mode_value": float("nan"),
            "wall_time_s": float("nan"), "error": None, "cell_id": cell.cell_id, "wandb_url": None,
            "run_dir": str(cell.metrics_path(runs_dir).parent)}

@@ -5,6 +5,18 @@ seed=<s> run_id=<cell id>`` plus the profile's fixed overrides. The cell id is
 deterministic, ``bs<b>-s<s>-<digest>``, where the digest hashes the fixed overrides of
 the cell's task: re-running a study finds its finished cells again, and changing a
 profile's settings (epochs, say) gives new ids instead of mixing old results in.
+
+On the normalization-batch axis a per-sample norm (gn, ln, in, pn, frn, evonorm_s0: nothing a ghost
+batch changes) is run once per seed, at the largest batch size, and that run fills its cells at every
+batch size (``Cell.run_batch_size``; ``share_per_sample: false`` in a profile runs every cell).
+
+``sweeps`` in a profile add tables of one norm with one setting varied (the BGN group count)::
+
+    sweeps:
+      - {task: cls, norm: bgn, key: norm.num_groups, values: [1, 4, 16, 64]}
+
+Their cells are the task's cells with ``<key>=<value>`` added, tabulated as their own table
+``<task>:<norm> <key>`` with one row per value.
 """
 from __future__ import annotations
 
@@ -12,6 +24,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import norms
+from norms.registry import build_with_group_rule
 from suite.config import compose_config, group_options
 from suite.checks import check_items, non_negative_int, positive_int
 from suite.errors import UserError
@@ -31,6 +45,13 @@ class Cell:
     seed: int
     batch_axis: str | None
     fixed_overrides: tuple[str, ...]
+    run_batch_size: int | None = None   # the batch size the run uses when it serves several cells
+    table: str | None = None            # the report table it is in (None: its task's)
+    label: str | None = None            # its row in that table (None: its norm)
+
+    @property
+    def run_batch(self) -> int:
+        return self.run_batch_size or self.batch_size
 
     @property
     def digest(self) -> str:
@@ -38,11 +59,11 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        return CELL_ID.format(batch=self.batch_size, seed=self.seed, digest=self.digest)
+        return CELL_ID.format(batch=self.run_batch, seed=self.seed, digest=self.digest)
 
     def overrides(self) -> list[str]:
         """The overrides that define this cell's run (output paths and logging come on top)."""
-        batch = [f"{self.batch_axis}={self.batch_size}"] if self.batch_axis else []
+        batch = [f"{self.batch_axis}={self.run_batch}"] if self.batch_axis else []
         return [f"task={self.task}", f"norm={self.norm}", *batch, f"seed={self.seed}", f"run_id={self.cell_id}",
                 *self.fixed_overrides]
 
@@ -90,23 +111,71 @@ def axis_key(profile, task: str) -> str | None:
     return NORM_BATCH_KEY if axis == "norm" else batch_axis(task)
 
 
+def uses_batch_statistics(norm: str) -> bool:
+    """Whether a layer of `norm` (a registry name; built with its config's options) mixes samples in
+    training mode; unknown names count as batch-statistics norms (their cells fail on their own)."""
+    if norm not in norms.available():
+        return True
+    options = {key: value for key, value in compose_config([f"norm={norm}"]).norm.items() if key != "name"}
+    return norms.uses_batch_statistics(build_with_group_rule(norm, 64, "the study grid", **options))
+
+
+def task_cells(profile, task: str, norm_names, extra: tuple[str, ...] = (), table: str | None = None,
+               label=None) -> list[Cell]:
+    """`task`'s cells for `norm_names` x batch sizes x seeds, with `extra` overrides on top of its own."""
+    axis, fixed = axis_key(profile, task), (*task_overrides(profile, task), *extra)
+    clashing = [item for item in fixed if axis and item.split("=", 1)[0] == axis]
+    if clashing:
+        raise UserError(f"the overrides of task {task} set {axis}, the key its batch sizes set under axis="
+                        f"{profile.get('axis', 'optimizer')}: remove {clashing[0]} from task_overrides.{task}")
+    sizes = sorted(int(size) for size in profile.batch_sizes)
+    cells = []
+    for norm in map(str, norm_names):
+        shared = axis == NORM_BATCH_KEY and profile.get("share_per_sample", True) and not uses_batch_statistics(norm)
+        cells += [Cell(task, norm, size, int(seed), axis, fixed, max(sizes) if shared else None, table, label)
+                  for size in sizes for seed in profile.seeds]
+    return cells
+
+
+def sweep_cells(profile, sweep) -> list[Cell]:
+    """The cells of one entry of ``sweeps``: its norm on its task, one row per value of its key."""
+    missing = [key for key in ("task", "norm", "key", "values") if not sweep.get(key)]
+    if missing:
+        raise UserError(f"each entry of sweeps needs task, norm, key and values; one lacks {', '.join(missing)}")
+    table = f"{sweep.task}:{sweep.norm} {sweep.key}"
+    return [cell for value in sweep["values"]
+            for cell in task_cells(profile, str(sweep.task), [sweep.norm], (f"{sweep.key}={value}",), table,
+                                   f"{sweep.norm} {str(sweep.key).rsplit('.', 1)[-1]}={value}")]
+
+
 def expand_grid(profile) -> list[Cell]:
-    """Every cell of `profile`, task-major, then norm, batch size (small first: slowest), seed."""
+    """Every cell of `profile`, task-major, then norm, batch size (small first: slowest), seed; then the
+    cells of its ``sweeps``. Per-sample norms' cells on the norm axis share runs (`Cell.run_batch_size`)."""
     for key in ("tasks", "norms", "batch_sizes", "seeds"):
         if not profile[key]:
             raise UserError(f"the study grid needs at least one entry in {key}")
     check_items("batch_sizes", profile.batch_sizes, positive_int)
     check_items("seeds", profile.seeds, non_negative_int)
-    cells = []
-    for task in profile.tasks:
-        axis, fixed = axis_key(profile, str(task)), task_overrides(profile, task)
-        clashing = [item for item in fixed if axis and item.split("=", 1)[0] == axis]
-        if clashing:
-            raise UserError(f"the overrides of task {task} set {axis}, the key its batch sizes set under axis="
-                            f"{profile.get('axis', 'optimizer')}: remove {clashing[0]} from task_overrides.{task}")
-        cells += [Cell(str(task), str(norm), int(size), int(seed), axis, fixed)
-                  for norm in profile.norms for size in sorted(profile.batch_sizes) for seed in profile.seeds]
-    return cells
+    cells = [cell for task in profile.tasks for cell in task_cells(profile, str(task), profile.norms)]
+    return cells + [cell for sweep in profile.get("sweeps") or [] for cell in sweep_cells(profile, sweep)]
+
+
+def runs(cells: list[Cell]) -> list[Cell]:
+    """One cell per run (cells of one task and norm sharing a run id are one run), in grid order."""
+    return list({(cell.task, cell.norm, cell.cell_id): cell for cell in reversed(cells)}.values())[::-1]
+
+
+def sweep_groups(cells: list[Cell]) -> list[list[Cell]]:
+    """`cells` (runs of one task) cut into groups that one Hydra sweep covers: same settings, and per norm
+    the same batch sizes and seeds, so the sweep's product of norms x batch sizes x seeds stays in the grid."""
+    groups: dict[tuple, list[Cell]] = {}
+    for norm in dict.fromkeys(cell.norm for cell in cells):
+        for settings in dict.fromkeys(cell.fixed_overrides for cell in cells if cell.norm == norm):
+            mine = [cell for cell in cells if cell.norm == norm and cell.fixed_overrides == settings]
+            key = (settings, tuple(sorted({cell.run_batch for cell in mine})),
+                   tuple(sorted({cell.seed for cell in mine})))
+            groups.setdefault(key, []).extend(mine)
+    return list(groups.values())
 
 
 def sweep_overrides(cells: list[Cell]) -> list[str]:
@@ -123,5 +192,5 @@ def sweep_overrides(cells: list[Cell]) -> list[str]:
     run_id = CELL_ID.format(batch="${" + first.batch_axis + "}", seed="${seed}", digest=first.digest)
     # Hydra varies the first swept key slowest: batch sizes first, so the slow small-batch
     # cells start first and the fast ones fill the gaps at the end.
-    return [f"task={first.task}", f"{first.batch_axis}={values('batch_size')}", f"norm={values('norm')}",
+    return [f"task={first.task}", f"{first.batch_axis}={values('run_batch')}", f"norm={values('norm')}",
             f"seed={values('seed')}", f"run_id={run_id}", *first.fixed_overrides]

@@ -36,6 +36,12 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
+def code_spans(text: str) -> str:
+    """`text` escaped, with its Markdown `code` spans as <code>."""
+    pieces = html.escape(text).split("`")
+    return "".join(f"<code>{piece}</code>" if index % 2 else piece for index, piece in enumerate(pieces))
+
+
 def grid_html(header: str, grid: Grid) -> str:
     rows, columns = grid
     head = "".join(f"<th>{html.escape(str(column))}</th>" for column in [header, *columns])
@@ -87,12 +93,13 @@ def section_html(section: Section) -> str:
     return "\n".join(parts)
 
 
-def write_html(path: Path, title: str, command: str, rule: str, verdicts: dict[str, tuple[str, str]],
+def write_html(path: Path, title: str, run_lines: list[str], rule: str, verdicts: dict[str, tuple[str, str]],
                sections: list[Section], frame: pd.DataFrame) -> Path:
-    """Write the report to `path`; `verdicts` is task -> (verdict, reason)."""
+    """Write the report to `path`; `run_lines`: how the study ran (Markdown `code` spans kept as code);
+    `verdicts` is task -> (verdict, reason)."""
     verdict_rows = "".join(f'<tr><td>{html.escape(task)}</td><td class="{name}">{name}</td>'
                            f"<td>{html.escape(reason)}</td></tr>" for task, (name, reason) in verdicts.items())
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>Made by: <code>{html.escape(command)}</code></p>",
+    body = [f"<h1>{html.escape(title)}</h1>", *(f"<p>{code_spans(line)}</p>" for line in run_lines),
             f"<p>{html.escape(rule.replace('**', ''))}</p>",
             f"<table><tr><th>task</th><th>verdict</th><th>why</th></tr>{verdict_rows}</table>",
             *(section_html(section) for section in sections),

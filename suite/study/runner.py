@@ -2,7 +2,8 @@
 
 For each task the runner
 
-1. skips the task when every cell's metrics.json says ``finished``;
+1. skips the task when every cell's metrics.json says ``finished`` (cells that share a run,
+   `suite.study.grid.runs`, run once), and cuts the rest into sweeps (`sweep_groups`);
 2. composes one config per norm first: a sweep whose config cannot be composed (a
    task without configs/task/<task>.yaml, an unknown batch-axis key) would abort as a
    whole, so such cells are recorded as failed with the error and left out;
@@ -23,7 +24,7 @@ from suite.config import compose_config
 from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
 from suite.study.cell import is_finished
-from suite.study.grid import Cell, expand_grid, sweep_overrides
+from suite.study.grid import Cell, expand_grid, runs, sweep_groups, sweep_overrides
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
 
 
@@ -72,13 +73,15 @@ def describe(cell: Cell, runs_dir: Path) -> str:
     return f"{where}: FAILED {record['error']}"
 
 
-def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int) -> int:
-    """Run one task's sweep over `cells` (none of which has a metrics.json) with the `launch`
-    overrides, printing cells as they land; returns the sweep's exit code."""
+def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int,
+          name: str | None = None) -> int:
+    """Run one sweep over `cells` of one task (none of which has a metrics.json) with the `launch`
+    overrides, printing cells as they land; returns the sweep's exit code. `name`: its Hydra sweep
+    folder under hydra/ (default: the task)."""
     task = cells[0].task
     runs_dir = study_dir / "cells"
     command = [sys.executable, "-m", "suite.study.cell", "-m", *sweep_overrides(cells), *runtime,
-               "trainer.enable_progress_bar=false", *launch, f"hydra.sweep.dir={study_dir / 'hydra' / task}"]
+               "trainer.enable_progress_bar=false", *launch, f"hydra.sweep.dir={study_dir / 'hydra' / (name or task)}"]
     threads = str(threads)
     environment = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     log_path = study_dir / "logs" / f"{task}.log"
@@ -105,14 +108,15 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
     return exit_code
 
 
-def run_study(profile, study_dir: Path) -> list[Cell]:
-    """Run every unfinished cell of `profile`'s grid; returns the grid."""
+def run_study(profile, study_dir: Path, after_task=None) -> list[Cell]:
+    """Run every unfinished cell of `profile`'s grid, calling `after_task()` (if given) after each task's
+    sweeps; returns the grid."""
     check_launcher(profile)
     cells = expand_grid(profile)
     runtime = runtime_overrides(profile, study_dir)
     runs_dir = study_dir / "cells"
     for task in dict.fromkeys(cell.task for cell in cells):
-        of_task = [cell for cell in cells if cell.task == task]
+        of_task = runs([cell for cell in cells if cell.task == task])
         pending = [cell for cell in of_task if not is_finished(cell.metrics_path(runs_dir))]
         print(f"{task}: {len(of_task) - len(pending)} of {len(of_task)} cells already finished", flush=True)
         for cell in pending:  # failed attempts are retried: their old record goes
@@ -120,10 +124,13 @@ def run_study(profile, study_dir: Path) -> list[Cell]:
         runnable = composable(pending, runtime, runs_dir) if pending else []
         if runnable:
             check_cell_fits(profile, task, compose_config([*runnable[0].overrides(), *runtime]))
-            jobs = parallel_jobs(profile, len(runnable))
+        for number, group in enumerate(sweep_groups(runnable)):
+            jobs = parallel_jobs(profile, len(group))
             started = time.time()
-            exit_code = sweep(runnable, study_dir, runtime, launcher_overrides(profile, task, jobs, study_dir),
-                              threads_per_cell(profile, task, jobs))
-            print(f"{task}: sweep done in {time.time() - started:.0f} s with {jobs} parallel cells "
-                  f"(exit code {exit_code})", flush=True)
+            exit_code = sweep(group, study_dir, runtime, launcher_overrides(profile, task, jobs, study_dir),
+                              threads_per_cell(profile, task, jobs), task if number == 0 else f"{task}-{number}")
+            print(f"{task}: sweep of {len(group)} cells done in {time.time() - started:.0f} s with {jobs} "
+                  f"parallel cells (exit code {exit_code})", flush=True)
+        if after_task is not None:
+            after_task()
     return cells

@@ -109,3 +109,28 @@ def test_ghost_batches_wraps_only_batch_statistics_layers_once():
     assert sum(isinstance(module, GhostBatch) for module in model.modules()) == 2
     with pytest.raises(ValueError, match="chunk_size"):
         GhostBatch(norms.build("bn", 8), 0)
+
+
+@pytest.mark.parametrize("name, options", [("bn", {}), ("bgn", {"num_groups": 4})])
+def test_the_fused_path_equals_the_loop_over_chunks(name, options, monkeypatch):
+    """bn and contiguous bgn take one call on (k, G·C, *) when k divides N: the same outputs, gradients and
+    running buffers as the loop (`fusable` switched off)."""
+    layer = norms.build(name, 8, **options).double()
+    assert norms.ghost.fusable(layer)
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(norms.ghost, "fusable", lambda norm, fused=fused: fused)
+        copy_ = copy.deepcopy(layer).train()
+        x = (torch.randn(SHAPE, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 + 1)
+        x.requires_grad_()
+        y = GhostBatch(copy_, 4)(x)
+        (y * torch.arange(y.numel(), dtype=torch.float64).view_as(y)).sum().backward()
+        results.append([y, x.grad, *copy_.buffers(), *(p.grad for p in copy_.parameters())])
+    for fused_value, looped_value in zip(*results):
+        assert torch.allclose(fused_value.double(), looped_value.double(), atol=1e-10)
+
+
+def test_only_layers_the_fused_path_computes_exactly_are_fused():
+    assert not norms.ghost.fusable(norms.build("bgn", 8, num_groups=4, group_layout="interleaved"))
+    assert not norms.ghost.fusable(norms.build("brn", 8))
+    assert not norms.ghost.fusable(norms.build("bn", 8, momentum=None))

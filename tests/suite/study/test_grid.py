@@ -22,7 +22,7 @@ def test_profiles_compose_and_expand_to_the_full_product():
     assert {"quick", "default", "paper"} <= set(profiles())
     for name in profiles():
         profile = load_profile(name)
-        cells = expand_grid(profile)
+        cells = [cell for cell in expand_grid(profile) if cell.table is None]  # the sweeps' cells come after
         expected = itertools.product(profile.tasks, profile.norms, sorted(profile.batch_sizes), profile.seeds)
         assert [(c.task, c.norm, c.batch_size, c.seed) for c in cells] == list(expected)
         assert len({cell.cell_id for cell in cells if cell.task == cells[0].task and cell.norm == cells[0].norm}) \
@@ -36,6 +36,58 @@ def test_default_profile_is_the_issue_grid():
     assert set(profile.norms) == set(norms.available()) - {"none"}  # every norm that has landed
     assert list(profile.batch_sizes) == [2, 8, 32, 128] and list(profile.seeds) == [0, 1, 2]
     assert profile.study_id == "default" and profile.axis == "norm"
+    sweep = [cell for cell in expand_grid(profile) if cell.table is not None]
+    assert {cell.table for cell in sweep} == {"cls:bgn norm.num_groups"}  # the BGN group-count sweep
+    assert len({cell.label for cell in sweep}) >= 3
+
+
+def test_per_sample_norms_run_once_per_seed_on_the_norm_axis():
+    """gn (per sample: a ghost batch changes nothing) fills every k column from one run at the largest k;
+    bn runs at every k. On the optimizer axis nothing is shared."""
+    cells = expand_grid(load_profile("quick", ["norms=[bn,gn]", "batch_sizes=[2,8,32]", "seeds=[0,1]"]))
+    gn = [cell for cell in cells if cell.norm == "gn"]
+    assert {cell.batch_size for cell in gn} == {2, 8, 32}
+    for seed in (0, 1):
+        ids = {cell.cell_id for cell in gn if cell.seed == seed}
+        assert len(ids) == 1 and "bs32-" in ids.pop()
+    assert all("trainer.norm_batch_size=32" in cell.overrides() for cell in gn)
+    bn = [cell for cell in cells if cell.norm == "bn"]
+    assert len({cell.cell_id for cell in bn}) == len(bn)
+    assert [(cell.norm, cell.cell_id) for cell in grid.runs(cells)] == \
+        list(dict.fromkeys((cell.norm, cell.cell_id) for cell in cells))
+    assert len(grid.runs(cells)) == 3 * 2 + 2  # bn: every k and seed; gn: one run per seed
+    unshared = expand_grid(load_profile("quick", ["norms=[gn]", "share_per_sample=false"]))
+    assert len({cell.cell_id for cell in unshared}) == len(unshared)
+
+
+def test_each_sweep_group_is_a_product_inside_the_grid():
+    """A Hydra sweep runs the product of its norms, batch sizes and seeds: every group's product must be
+    runs of the grid, and the groups together every run once."""
+    cells = grid.runs(expand_grid(load_profile("default", ["tasks=[cls]"])))
+    groups = grid.sweep_groups(cells)
+    ids = {(cell.norm, cell.cell_id) for cell in cells}
+    assert sorted((cell.norm, cell.cell_id) for group in groups for cell in group) == sorted(ids)
+    for group in groups:
+        template = {item.split("=", 1)[0]: item.split("=", 1)[1] for item in sweep_overrides(group)}
+        product = itertools.product(template["norm"].split(","), template["trainer.norm_batch_size"].split(","),
+                                    template["seed"].split(","))
+        by_run = {(cell.norm, str(cell.run_batch), str(cell.seed)) for cell in group}
+        assert set(product) == by_run
+
+
+def test_a_sweep_adds_a_table_of_one_norm_with_a_setting_varied():
+    profile = load_profile("quick", ["norms=[bn]", "batch_sizes=[2]", "seeds=[0]",
+                                     "sweeps=[{task: cls, norm: bgn, key: norm.num_groups, values: [1, 8]}]"])
+    cells = expand_grid(profile)
+    sweep = cells[1:]
+    assert [(cell.table, cell.label) for cell in sweep] == [("cls:bgn norm.num_groups", "bgn num_groups=1"),
+                                                           ("cls:bgn norm.num_groups", "bgn num_groups=8")]
+    for cell, groups in zip(sweep, (1, 8)):
+        cfg = compose_config(cell.overrides())
+        assert cfg.norm.name == "bgn" and cfg.norm.num_groups == groups and cfg.run_id == cell.cell_id
+    assert len({cell.cell_id for cell in cells}) == 3
+    with pytest.raises(UserError, match="needs task, norm, key and values"):
+        expand_grid(load_profile("quick", ["sweeps=[{task: cls, norm: bgn}]"]))
 
 
 def test_cell_ids_are_deterministic_and_change_with_the_settings():
@@ -67,7 +119,8 @@ def test_a_task_config_without_batch_axis_is_a_one_line_error(monkeypatch):
 def test_the_norm_axis_sets_the_normalization_batch_and_nothing_else():
     cells = expand_grid(load_profile("quick"))
     assert {cell.batch_axis for cell in cells} == {"trainer.norm_batch_size"}
-    assert all(f"trainer.norm_batch_size={cell.batch_size}" in cell.overrides() for cell in cells)
+    assert all(f"trainer.norm_batch_size={cell.run_batch}" in cell.overrides() for cell in cells)
+    assert all(cell.run_batch == cell.batch_size for cell in cells if cell.norm != "gn")
     assert all("data.batch_size=32" in cell.overrides() for cell in cells)  # the optimizer batch stays fixed
     with pytest.raises(UserError, match="axis must be one of"):
         expand_grid(load_profile("quick", ["axis=both"]))

@@ -1,6 +1,7 @@
 """Report files from synthetic cells, and the ``report <study-dir>`` rebuild."""
 from __future__ import annotations
 
+import json
 import statistics
 
 import matplotlib.image
@@ -9,7 +10,8 @@ from omegaconf import OmegaConf
 
 from suite.study.__main__ import main
 from suite.study.aggregate import collect
-from suite.study.report import write_report
+from suite.study.report import write_report, write_study_record
+from suite.tables import main as tables_main
 
 
 def write_values(cells, runs_dir, write_cell):
@@ -44,3 +46,27 @@ def test_report_command_rebuilds_from_cells_on_disk(tmp_path, small_profile, sma
     assert main(["report", str(tmp_path), "logger_mode=disabled"]) == 0
     assert (tmp_path / "cls.png").is_file() and (tmp_path / "cells.csv").is_file()
     assert "Made by: `python -m suite.study profile=quick`" in (tmp_path / "summary.md").read_text()
+
+
+def test_study_record_and_readme_section_come_from_the_results_folder(tmp_path, small_profile, small_cells,
+                                                                        write_cell):
+    """study.json sums the commands' wall time; table.yaml makes `make results` render the folder."""
+    write_values(small_cells, tmp_path / "cells", write_cell)
+    (tmp_path / "wall_time.json").write_text('[{"started": "a", "seconds": 100.0}, {"started": "b", "seconds": 20.5}]')
+    small_profile.command = "python -m suite.study profile=quick"
+    frame = collect(small_cells, tmp_path / "cells")
+    out = tmp_path / "results" / "quick"
+    record = write_study_record(out, small_profile, frame, tmp_path / "wall_time.json")
+    write_report(frame, out, "quick", 0.05, small_profile.command, record)
+    stored = json.loads((out / "study.json").read_text())
+    assert stored["wall_time_s"] == 120.5 and stored["runs"] == len(small_cells) == stored["runs_finished"]
+    assert stored["versions"]["torch"] and stored["profile"]["norms"] == ["bn", "gn"]
+    assert "Wall time 120 s" in (out / "summary.md").read_text()
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n<!-- results:quick:start -->\n<!-- results:quick:end -->\n")
+    assert tables_main(["--results", str(tmp_path / "results"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    bn_two = [value for cell, value in write_values(small_cells, tmp_path / "cells", write_cell).items()
+              if (cell.norm, cell.batch_size) == ("bn", 2)]
+    assert f"{statistics.mean(bn_two):.3f} ± {statistics.stdev(bn_two):.3f}" in text
+    assert "Made by `python -m suite.study profile=quick`" in text and "120 s" in text

@@ -26,7 +26,7 @@ def test_t_interval_matches_the_hand_computation():
 
 def cells(norms=("bn", "gn", "bgn")):
     profile = load_profile("quick", [f"norms=[{','.join(norms)}]", "batch_sizes=[2,32]", "seeds=[0,1,2]",
-                                     "logger_mode=disabled", "tasks=[cls]"])
+                                     "logger_mode=disabled", "tasks=[cls]", "share_per_sample=false"])
     return expand_grid(profile)
 
 
