@@ -54,8 +54,9 @@ $(OLDEST_VENV)/.installed: Makefile
 
 test-oldest-torch: $(OLDEST_VENV)/.installed
 	$(OLDEST_VENV)/bin/python -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"
-	# --confcutdir: tests/conftest.py imports suite (hydra), which this venv does not need.
-	PYTHONPATH=$(CURDIR) $(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --confcutdir tests/norms tests/norms
+	# --confcutdir: tests/conftest.py imports suite (hydra), which this venv does not need. Fast tier, as make test:
+	# the 192-case Triton interpreter sweep is slow-tier.
+	PYTHONPATH=$(CURDIR) $(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow" --confcutdir tests/norms tests/norms
 
 bench: install
 	$(PY) -m benchmarks.norms --write-readme README.md

@@ -164,8 +164,8 @@ def markdown_table(results: dict[str, list[dict]], device: str, threads: int, ep
     lines = [
         f"`task=cls` defaults (resnet18, digits 40 px, batch 32){f', `{options}`' if options else ''}: "
         f"median (range) of {len(wall['bare'])} interleaved runs, each its own process, the last of "
-        f"{epochs} epochs (training + validation); `python -m benchmarks.loop --device {device} --threads "
-        f"{threads} --epochs {epochs}`.",
+        f"{epochs} epochs (training + validation); `python -m benchmarks.loop --device {device} --runs "
+        f"{len(wall['bare'])} --threads {threads} --epochs {epochs}`.",
         "",
         "| loop | s per epoch | ratio vs bare | CPU s per epoch | ratio vs bare | launch to first step, s | device | torch |",
         "|---|---:|---:|---:|---:|---:|---|---|",

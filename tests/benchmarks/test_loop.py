@@ -20,6 +20,7 @@ def test_table_gives_each_loop_its_ratio_to_the_bare_loop(tmp_path):
     table = benchmark.markdown_table(results, "cpu", threads=1, epochs=3, extra=[])
     assert "| suite | 1.20 (1.10–1.30) | 1.20x | 2.40 (2.20–2.60) | 1.20x | 10.00 (9.00–11.00) |" in table
     assert "| bare | 1.00 (0.90–1.10) | 1.00x | 2.00 (2.00–2.00) | 1.00x | 5.00 (4.00–6.00) |" in table
+    assert "`python -m benchmarks.loop --device cpu --runs 3 --threads 1 --epochs 3`" in table  # how to redo it
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- bench:loop:cpu:start -->\nold\n<!-- bench:loop:cpu:end -->\nb\n")
     benchmark.write_readme(readme, "cpu", table)
