@@ -45,7 +45,9 @@ test-learning: install
 # A multi-GB download the first time (torch's CUDA wheels); not in CI, which has no room for it.
 OLDEST_VENV := .venv-oldest
 OLDEST_PIP  := $(OLDEST_VENV)/bin/python -m pip --isolated
-OLDEST_PINS := "torch==2.11.*" "timm==1.0.3" "pytest>=7.4"
+# numpy<2.4: Triton 3.6's interpreter (torch 2.11's) int()s 1-element arrays, which NumPy 2.4 refuses (the
+# Triton interpreter tests fail with "only 0-dimensional arrays can be converted"); Triton 3.8 squeezes first.
+OLDEST_PINS := "torch==2.11.*" "timm==1.0.3" "pytest>=7.4" "numpy<2.4"
 
 $(OLDEST_VENV)/.installed: Makefile
 	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
