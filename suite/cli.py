@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from suite.config import CONFIG_DIR, compose_config
-from suite.errors import DIVERGED, UserError
+from suite.errors import DIVERGED, Interrupted, UserError
 from suite.run import run
 
 # Exit codes (README "Exit codes and statuses"): 0 finished, 1 failed (a bug: traceback),
@@ -39,4 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     except DIVERGED as error:
         print(f"normsuite: diverged: {' '.join(str(error).split())}", file=sys.stderr)
         return EXIT_DIVERGED
+    except Interrupted as interrupted:
+        print(f"normsuite: interrupted: {interrupted}; checkpoint written, the same command continues it "
+              f"(resume=auto)", file=sys.stderr)
+        return 128 + interrupted.signum
     return 0

@@ -5,7 +5,6 @@ key or value and the fix; the CLI prints it without a traceback.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -22,7 +21,9 @@ from suite.errors import UserError
 from suite.paths import CONFIG_DIR
 from suite.task import TASKS
 from suite.transfer import check_transfer_options
-from suite.preflight import check_accelerator, check_batch_statistics, check_wandb, check_writable_dir
+from suite.resume import resume_value
+from suite.preflight import (check_accelerator, check_batch_statistics, check_run_directory, check_wandb,
+                             check_writable_dir)
 from suite.tracking import resolve_mode
 
 GROUPS = tuple(sorted(path.name for path in CONFIG_DIR.iterdir() if path.is_dir()))
@@ -73,6 +74,7 @@ RULES = {
     "seed": non_negative_int,
     "run_id": optional(lambda value: None if isinstance(value, str) and value and "/" not in value
                        else "a name without '/'"),
+    "resume": resume_value,
     "data.batch_size": positive_int,
     "data.eval_batch_size": positive_int,
     "data.num_workers": non_negative_int,
@@ -132,6 +134,7 @@ def check_machine(cfg: DictConfig) -> None:
     """The device, the output directories and W&B credentials the run would use."""
     check_accelerator(cfg.trainer)
     check_writable_dir("paths.runs", cfg.paths.runs)
+    check_run_directory(cfg)
     check_wandb(cfg.logger)
     if resolve_mode(cfg.logger.mode) != "disabled":
         check_writable_dir("logger.save_dir", cfg.logger.save_dir)
@@ -167,8 +170,6 @@ def validate(cfg: DictConfig):
     resolve_mode(cfg.logger.mode)
     check_data_parallel(cfg)
     check_compile_support(cfg, task)
-    if cfg.resume is not None and not Path(cfg.resume).is_file():
-        raise UserError(f"resume={cfg.resume} is not a file: point it at a run's checkpoints/<phase>/last.ckpt")
     check_data_files(cfg)
     check_transfer_options(cfg, task)
     task.validate(cfg)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch.distributed as dist
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.plugins import LayerSync
 from torch import nn
 
@@ -50,8 +50,8 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
                   callbacks: tuple[pl.Callback, ...] = (), **overrides) -> pl.Trainer:
     """A Trainer for one phase of a run.
 
-    ``trainer.checkpoint=true`` keeps ``last.ckpt`` in `checkpoint_dir` (what
-    ``resume=PATH`` restarts from); results are measured on the final weights.
+    Checkpoints are the session's (`suite.checkpoints.RunCheckpoint`, among `callbacks`), not
+    Lightning's ModelCheckpoint; results are measured on the final weights.
     `overrides` replace config values (e.g. ``max_epochs`` for a task's second phase);
     `trainer_class` is a `pl.Trainer` subclass where a library needs its own (NNI's traced Trainer);
     `callbacks` are added to the suite's own (the run's model options, e.g. weight standardization).
@@ -72,7 +72,5 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
         callbacks.append(NormBatchSize(trainer_cfg.norm_batch_size))  # ghost batches: suite/norm_batch.py
     if trainer_cfg.compile or trainer_cfg.channels_last:  # last: after the callbacks that change the model
         callbacks.append(Acceleration(trainer_cfg.compile, trainer_cfg.channels_last, trainer_cfg.compile_backend))
-    if trainer_cfg.checkpoint:
-        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
     return trainer_class(logger=logger if logger is not None else False, callbacks=callbacks, plugins=plugins,
-                         enable_checkpointing=bool(trainer_cfg.checkpoint), **options)
+                         enable_checkpointing=False, **options)

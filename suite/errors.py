@@ -1,4 +1,5 @@
-"""The one exception type the CLI turns into a one-line message."""
+"""The exceptions the CLI turns into a one-line message and an exit code."""
+import signal
 
 
 class UserError(ValueError):
@@ -20,3 +21,11 @@ class TrainingDiverged(FloatingPointError):
 # A loss that stopped being finite: the run ends with status ``diverged`` and exit code 3. Raised only by
 # the NaN guard (`suite.divergence`, on the device).
 DIVERGED: tuple[type[Exception], ...] = (TrainingDiverged,)
+
+
+class Interrupted(Exception):
+    """The run was asked to stop by signal `signum` (its checkpoint is written): exit code 128 + `signum`."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum

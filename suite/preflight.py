@@ -1,5 +1,5 @@
-"""Checks of the machine a run is about to use: the device, the output paths, W&B credentials, the
-batch against batch-statistics norms. Each raises one `UserError` naming the key and the fix, and
+"""Checks of the machine a run is about to use: the device, the output paths, the run directory a
+``run_id=`` names, W&B credentials, the batch against batch-statistics norms. Each raises one `UserError` naming the key and the fix, and
 none creates a file or directory that outlives it (a path is probed with a temporary file in its
 nearest existing parent)."""
 from __future__ import annotations
@@ -11,7 +11,10 @@ from pathlib import Path
 import torch
 
 from norms.registry import build_with_group_rule
+from suite.distributed import global_rank, shared_run_id
 from suite.errors import UserError
+from suite.locks import lock_holder, run_lock
+from suite.results import CorruptFile, read_metrics, run_directory
 from suite.tracking import has_api_key, resolve_mode
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -49,6 +52,31 @@ def check_writable_dir(key: str, path) -> None:
                         f"set {key} to a directory you can write") from None
     os.close(handle)
     os.unlink(probe)
+
+
+def check_run_directory(cfg) -> None:
+    """A ``run_id=`` may name a new run or an unfinished one (``resume=auto`` continues it), not a
+    finished run (its results would be overwritten), one a live process is running, or one whose
+    metrics.json is corrupt (with ``resume=auto``: its earlier metrics cannot be continued)."""
+    run_id = cfg.run_id or shared_run_id(cfg.trainer)
+    if run_id is None or global_rank(cfg.trainer) != 0:  # DDP's other ranks join rank 0's run
+        return
+    directory = run_directory(cfg, run_id)
+    holder = lock_holder(directory)
+    if holder is not None:
+        raise run_lock(directory, run_id).refusal(holder)
+    path = directory / "metrics.json"
+    if not path.is_file():
+        return
+    try:
+        status = read_metrics(path)["status"]
+    except CorruptFile as error:
+        if cfg.resume == "never":
+            return  # the run starts again and writes a new one
+        raise UserError(f"run_id={run_id}: {error} (resume=never restarts the run)") from None
+    if status == "finished":
+        raise UserError(f"run_id={run_id} is a finished run ({directory}): choose a fresh run_id (or none), or "
+                        f"start a new run from its weights with resume=<its checkpoints/<phase>/last.ckpt>")
 
 
 def check_wandb(logger_cfg) -> None:

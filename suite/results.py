@@ -43,7 +43,22 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
+class CorruptFile(ValueError):
+    """A results file that cannot be read (truncated, not JSON, not a record); names its path."""
+
+
 def read_metrics(path: Path) -> dict[str, Any]:
-    """Read a metrics.json written by `write_json_atomic`."""
-    with open(path) as stream:
-        return json.load(stream)
+    """Read a metrics.json written by `write_json_atomic`; `CorruptFile` names a damaged one."""
+    try:
+        with open(path) as stream:
+            record = json.load(stream)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CorruptFile(f"{path} is corrupt ({error}): delete it or re-run its run") from None
+    if not isinstance(record, dict) or "status" not in record:
+        raise CorruptFile(f"{path} is not a run record (no status): delete it or re-run its run")
+    return record
+
+
+def run_directory(cfg, run_id: str) -> Path:
+    """Where a run lives: ``<paths.runs>/<task>/<norm>/<run_id>/``."""
+    return Path(cfg.paths.runs) / cfg.task.name / cfg.norm.name / run_id

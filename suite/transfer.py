@@ -16,7 +16,7 @@ argues that GN transfers where BN's running statistics do not. Here a run starts
   norm that keeps running statistics). ``model.backbone_lr_mult`` scales the backbone's learning rate.
 
 A checkpoint that does not fit (another architecture, channel count or width) is a one-line error naming
-the first mismatching layer; ``model.init`` with ``resume=`` or ``model.pretrained=true`` is refused.
+the first mismatching layer; ``model.init`` with ``resume=PATH`` or ``model.pretrained=true`` is refused.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from omegaconf import OmegaConf, open_dict
 
 import norms
 from norms.registry import build_with_group_rule
+from suite.resume import resume_file
 from suite.errors import UserError
 from suite.models import norm_options
 from suite.results import read_metrics
@@ -97,7 +98,7 @@ def check_transfer_options(cfg, task) -> None:
     if not task.accepts_init:
         raise UserError(f"task={cfg.task.name} cannot start from a pre-trained run (its networks are searched "
                         f"from scratch): drop model.init")
-    if cfg.resume is not None:
+    if resume_file(cfg.resume) is not None:
         raise UserError("model.init and resume= together: resume continues the same run, model.init starts a "
                         "new run from another run's weights; drop one")
     if model.get("pretrained"):

@@ -14,6 +14,7 @@ import logging
 import math
 from pathlib import Path
 
+import pytorch_lightning as pl
 
 import norms
 from norms.groups import divisors
@@ -158,8 +159,9 @@ class NasTask(Task):
         batch_size = cfg.task.search_batch_size or cfg.data.batch_size
         module = DartsSearchModule(splits.num_classes, cfg.task.search_optim, batch_size)
         # NNI's one-shot module optimizes manually and clips through the strategy, not the trainer.
-        trainer = session.trainer("search", trainer_class=NasTrainer, max_epochs=cfg.task.search_epochs,
-                                  gradient_clip_val=None)
+        # NNI's DARTS strategy has no state_dict: an interrupted search restarts, so it writes no checkpoint.
+        trainer = session.trainer("search", checkpoints=False, trainer_class=NasTrainer,
+                                  max_epochs=cfg.task.search_epochs, gradient_clip_val=None)
         train_loader, val_loader = search_loaders(splits, batch_size, cfg.seed)
         architecture, edge_weights = run_darts_search(
             self.network(cfg, splits, "search"), module, trainer, train_loader, val_loader,
@@ -188,11 +190,16 @@ class NasTask(Task):
     def run(self, cfg, session) -> dict[str, float]:
         datamodule = self.datamodule(cfg)
         splits = datamodule.splits
+        searched = session.run_dir / "architecture.json"
         if cfg.task.arch is not None:
             architecture = read_architecture(cfg)
+        elif cfg.resume == "auto" and "architecture" in session.artifacts and searched.is_file():
+            architecture = load_architecture(searched)  # an earlier attempt of this run finished the search
         else:
             architecture = self.search(cfg, session, splits)
         self.save_architecture(cfg, session, architecture)
+        # The retrain starts from the same random state whether the search ran in this process or not.
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
         if not cfg.task.retrain:
             return dict(session.metrics)
         network = self.network(cfg, splits, "retrain", architecture)

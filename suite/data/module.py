@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
+
+from suite.checkpoints import ResumableLoader, SkippingBatchSampler
 
 from suite.data.splits import ImageSplits
 from suite.data.tensor_batches import TensorBatches, fits_on_device
@@ -35,10 +37,13 @@ class ImageDataModule(pl.LightningDataModule):
         if fits_on_device(dataset) and (self.trainer is None or self.trainer.world_size == 1):
             device = torch.device("cpu") if self.trainer is None else self.trainer.strategy.root_device
             return TensorBatches(dataset, batch_size, device, drop_last=train, generator=generator)
-        sampler = None if train else evaluation_sampler(dataset)  # Lightning shards training data itself
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train, sampler=sampler,
-                          generator=generator, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        workers = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        if not train:
+            return DataLoader(dataset, batch_size=batch_size, sampler=evaluation_sampler(dataset), **workers)
+        # As DataLoader(shuffle=True, drop_last=True, generator=generator), whose position a checkpoint
+        # saves (`ResumableLoader`). Lightning shards training data itself.
+        batches = SkippingBatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=True)
+        return ResumableLoader(dataset, batch_sampler=batches, generator=generator, **workers)
 
     def train_dataloader(self):
         return self._loader(self.splits.train, self.batch_size, train=True)

@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from suite.config import CONFIG_DIR
-from suite.results import read_metrics, write_json_atomic
+from suite.results import CorruptFile, read_metrics, write_json_atomic
 from suite.run import run
 from suite.session import RunSession
 from suite.tracking import batch_size
@@ -40,8 +40,25 @@ def threads_per_cell() -> int:
     return max(1, cores // n_jobs) if n_jobs > 0 else 1
 
 
+def cell_status(metrics_path) -> str | None:
+    """The status in a cell's metrics.json: None without one, ``corrupt`` (reported with its path) for
+    one that cannot be read, whose cell then runs again."""
+    if not metrics_path.is_file():
+        return None
+    try:
+        return read_metrics(metrics_path)["status"]
+    except CorruptFile as error:
+        print(f"  {error}: its cell runs again", flush=True)
+        return "corrupt"
+
+
 def is_finished(metrics_path) -> bool:
-    return metrics_path.is_file() and read_metrics(metrics_path).get("status") == "finished"
+    return cell_status(metrics_path) == "finished"
+
+
+def has_landed(metrics_path) -> bool:
+    """The cell's run has ended (a run writes ``running`` when it starts)."""
+    return cell_status(metrics_path) not in (None, "running", "corrupt")
 
 
 def failure_record(cfg: DictConfig, error: Exception) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 from suite.config import compose_config
 from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
-from suite.study.cell import is_finished
+from suite.study.cell import has_landed, is_finished
 from suite.study.grid import Cell, expand_grid, runs, sweep_groups, sweep_overrides
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
 
@@ -93,7 +93,7 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
         while waiting:
             exit_code = process.poll()
-            landed = [cell for cell in waiting if cell.metrics_path(runs_dir).is_file()]
+            landed = [cell for cell in waiting if has_landed(cell.metrics_path(runs_dir))]
             for cell in landed:
                 print(f"  {describe(cell, runs_dir)}", flush=True)
                 waiting.remove(cell)

@@ -8,8 +8,15 @@ from suite.results import package_versions, read_metrics, write_json_atomic
 
 def test_write_then_read_round_trips(tmp_path):
     path = tmp_path / "run" / "metrics.json"
-    write_json_atomic(path, {"metrics": {"test/acc": 0.5}})
-    assert read_metrics(path) == {"metrics": {"test/acc": 0.5}}
+    write_json_atomic(path, {"status": "finished", "metrics": {"test/acc": 0.5}})
+    assert read_metrics(path) == {"status": "finished", "metrics": {"test/acc": 0.5}}
+
+
+def test_a_truncated_file_is_reported_with_its_path(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"status": "finished", "metr')
+    with pytest.raises(results.CorruptFile, match=f"{path} is corrupt"):
+        read_metrics(path)
 
 
 def test_a_crash_while_writing_keeps_the_previous_file_whole(tmp_path, monkeypatch):

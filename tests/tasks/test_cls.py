@@ -40,15 +40,18 @@ def test_classification_learns_well_above_chance(make_config):
 
 
 def test_resume_continues_from_the_last_checkpoint(make_config, tmp_path):
-    first = make_config(*TINY, "trainer.checkpoint=true", "run_id=first")
+    run(make_config(*TINY, "trainer.checkpoint=true", "run_id=final"))
+    final = torch.load(tmp_path / "runs" / "cls" / "bn" / "final" / "checkpoints" / "fit" / "last.ckpt", weights_only=True)
+    assert "state_dict" in final and "optimizer_states" not in final  # a finished run keeps its weights only
+    first = make_config(*TINY, "trainer.checkpoint=true", "trainer.keep_checkpoints=true", "run_id=first")
     run(first)
     checkpoint = tmp_path / "runs" / "cls" / "bn" / "first" / "checkpoints" / "fit" / "last.ckpt"
     assert checkpoint.is_file()
-    assert torch.load(checkpoint, weights_only=False)["global_step"] == 2
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == 2
     second = make_config(*TINY, "trainer.checkpoint=true", "trainer.max_epochs=2", f"resume={checkpoint}", "run_id=second")
     run(second)
     resumed = tmp_path / "runs" / "cls" / "bn" / "second" / "checkpoints" / "fit" / "last.ckpt"
-    assert torch.load(resumed, weights_only=False)["global_step"] == 4
+    assert torch.load(resumed, weights_only=True)["global_step"] == 4
 
 
 def test_wandb_offline_run_lands_under_save_dir(make_config, tmp_path, monkeypatch):
