@@ -2,8 +2,9 @@
 
 A cell is one `suite.run.run` with the overrides ``task=<t> norm=<n> <batch-axis>=<b>
 seed=<s> run_id=<cell id>`` plus the profile's fixed overrides. The cell id is
-deterministic, ``bs<b>-s<s>-<digest>``, where the digest hashes the fixed overrides of
-the cell's task: re-running a study finds its finished cells again, and changing a
+deterministic, ``<norm>-bs<b>-s<s>-<digest>``, where the digest hashes the cell's task and its fixed
+overrides: ids (also the cells' W&B run ids) are unique across task, norm, batch size, seed and
+overrides; re-running a study finds its cells again (and continues unfinished ones), and changing a
 profile's settings (epochs, say) gives new ids instead of mixing old results in.
 
 On the normalization-batch axis a per-sample norm (gn, ln, in, pn, frn, evonorm_s0: nothing a ghost
@@ -32,7 +33,7 @@ from suite.errors import UserError
 
 
 # A cell's run id; the sweep fills it with interpolations of the swept keys.
-CELL_ID = "bs{batch}-s{seed}-{digest}"
+CELL_ID = "{norm}-bs{batch}-s{seed}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        return CELL_ID.format(batch=self.run_batch, seed=self.seed, digest=self.digest)
+        return CELL_ID.format(norm=self.norm, batch=self.run_batch, seed=self.seed, digest=self.digest)
 
     def overrides(self) -> list[str]:
         """The overrides that define this cell's run (output paths and logging come on top)."""
@@ -189,7 +190,8 @@ def sweep_overrides(cells: list[Cell]) -> list[str]:
     def values(attribute: str) -> str:
         return ",".join(str(value) for value in dict.fromkeys(getattr(cell, attribute) for cell in cells))
 
-    run_id = CELL_ID.format(batch="${" + first.batch_axis + "}", seed="${seed}", digest=first.digest)
+    run_id = CELL_ID.format(norm="${norm.name}", batch="${" + first.batch_axis + "}", seed="${seed}",
+                            digest=first.digest)
     # Hydra varies the first swept key slowest: batch sizes first, so the slow small-batch
     # cells start first and the fast ones fill the gaps at the end.
     return [f"task={first.task}", f"{first.batch_axis}={values('run_batch')}", f"norm={values('norm')}",

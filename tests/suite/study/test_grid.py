@@ -151,3 +151,12 @@ def test_every_profile_cell_composes_for_every_task_with_a_config(name):
             continue
         seen.add(cell.task)
         assert compose_config(cell.overrides()).run_id == cell.cell_id
+
+
+def test_run_ids_are_unique_across_tasks_norms_batches_seeds_and_settings():
+    """A cell's id is its W&B run id: no two runs of a grid may share one (bn, gn and bgn at the same
+    batch size and seed did), and expanding again gives the same ids (a resumed study finds its runs)."""
+    profile = load_profile("default")
+    ids = [cell.cell_id for cell in grid.runs(expand_grid(profile))]
+    assert len(ids) == len(set(ids))
+    assert ids == [cell.cell_id for cell in grid.runs(expand_grid(load_profile("default")))]
