@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import tempfile
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,19 +29,34 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write `payload` as JSON to `path` so that the file is always complete."""
+@contextmanager
+def atomic_path(path: Path):
+    """``with atomic_path(path) as temporary:`` write `temporary` (any writer: pandas, matplotlib); on
+    success it is synced and renamed over `path`, on failure removed, so `path` is always complete."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, sort_keys=True, default=str)
-            stream.flush()
+        yield Path(temporary)
+        with open(temporary, "rb") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` so that the file is always complete."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` as JSON to `path` so that the file is always complete."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 class CorruptFile(ValueError):

@@ -177,6 +177,17 @@ class NasTask(Task):
             session.wandb_run.log({"search/architecture_weights": table})
         return architecture
 
+    def searched_before(self, cfg, session, path: Path) -> dict | None:
+        """The architecture an earlier attempt of this run searched (``resume=auto``), or None: none, or a
+        damaged architecture.json (reported with its path; the search runs again)."""
+        if cfg.resume != "auto" or "architecture" not in session.artifacts or not path.is_file():
+            return None
+        try:
+            return load_architecture(path)
+        except (ValueError, UnicodeDecodeError) as error:
+            log.warning("%s is corrupt (%s): searching again", path, error)
+            return None
+
     def save_architecture(self, cfg, session, architecture: dict) -> None:
         """architecture.json and cells.png in the run directory (and the picture in W&B)."""
         session.add_artifact("architecture", save_architecture(architecture, session.run_dir / "architecture.json"))
@@ -193,10 +204,8 @@ class NasTask(Task):
         searched = session.run_dir / "architecture.json"
         if cfg.task.arch is not None:
             architecture = read_architecture(cfg)
-        elif cfg.resume == "auto" and "architecture" in session.artifacts and searched.is_file():
-            architecture = load_architecture(searched)  # an earlier attempt of this run finished the search
         else:
-            architecture = self.search(cfg, session, splits)
+            architecture = self.searched_before(cfg, session, searched) or self.search(cfg, session, splits)
         self.save_architecture(cfg, session, architecture)
         # The retrain starts from the same random state whether the search ran in this process or not.
         pl.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -5,7 +5,9 @@ the report (and the W&B summary) from the cells already on disk, without running
 The cells run under ``<reports_dir>/<study_id>/`` (run dirs, Hydra sweeps, logs, W&B files); the report
 goes to ``<results_dir>/<study_id>/`` (cells.csv, tables, plots, summary.md, report.html, study.json with
 the command, package versions and wall time, table.yaml for ``make results``), rewritten after every
-task, so a stopped study leaves a report of what finished and the same command resumes it.
+task, so a stopped study leaves a report of what finished and the same command resumes it. One driver
+per study directory (a lock; a second is a one-line error). SIGTERM or SIGINT stops the running sweep
+with its cells (`suite.study.stop`: they checkpoint), writes the report and exits with 128 + the signal.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from omegaconf import OmegaConf
 
 from suite.results import write_json_atomic
 
-from suite.errors import UserError
+from suite.errors import Interrupted, UserError
+from suite.locks import DirectoryLock
+from suite.resume import StopRequest
 from suite.study.aggregate import collect
 from suite.study.grid import expand_grid
 from suite.study.launcher import check_launcher
@@ -76,17 +80,23 @@ def run(arguments: list[str]) -> None:
     study_dir = Path(profile.reports_dir) / profile.study_id
     profile.command = "python -m suite.study " + " ".join(arguments)
     check_launcher(profile)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(profile, study_dir / "study.yaml")
-    clock = WallClock(study_dir / "wall_time.json")
+    with DirectoryLock(study_dir, f"study {profile.study_id} ({study_dir})",
+                       "wait for that driver to end, or stop it with kill -TERM <pid> (the same command resumes)"):
+        OmegaConf.save(profile, study_dir / "study.yaml")
+        clock = WallClock(study_dir / "wall_time.json")
 
-    def after_task() -> None:
+        def after_task() -> None:
+            clock()
+            write_files(profile, study_dir)
+
+        try:
+            with StopRequest():
+                run_study(profile, study_dir, after_task)
+        except Interrupted:
+            after_task()  # the report of what finished; the same command resumes the rest
+            raise
         clock()
-        write_files(profile, study_dir)
-
-    run_study(profile, study_dir, after_task)
-    clock()
-    report(profile, study_dir)
+        report(profile, study_dir)
 
 
 def rebuild(arguments: list[str]) -> None:
@@ -112,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"normsuite study: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as interrupted:
+        print(f"normsuite study: interrupted: {interrupted}; every cell stopped, the report holds what "
+              f"finished; the same command resumes the study", file=sys.stderr)
+        return 128 + interrupted.signum
     return 0
 
 

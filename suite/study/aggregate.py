@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite.results import read_metrics
+from suite.results import CorruptFile, read_metrics
 from suite.study.grid import Cell
 
 COLUMNS = ["task", "norm", "batch_size", "seed", "status", "main_metric", "value", "train_mode_value", "wall_time_s",
@@ -29,7 +29,10 @@ def cell_row(cell: Cell, runs_dir: Path) -> dict:
     path = cell.metrics_path(runs_dir)
     if not path.is_file():
         return row
-    record = read_metrics(path)
+    try:
+        record = read_metrics(path)
+    except CorruptFile as error:  # the study runs the cell again (suite.study.cell.cell_status)
+        return {**row, "status": "failed", "error": str(error)}
     row.update(status=record["status"], main_metric=record.get("main_metric"), error=record.get("error"),
                wall_time_s=record.get("wall_time_s", float("nan")), wandb_url=record.get("wandb_url"))
     metric = row["main_metric"]

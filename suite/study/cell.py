@@ -3,7 +3,8 @@
 The study runner launches one such sweep per task (Hydra's joblib launcher runs the
 cells in parallel processes). Each job:
 
-- skips a cell whose metrics.json already says ``finished`` (restartable studies);
+- skips a cell whose metrics.json already says ``finished`` (restartable studies), and continues one an
+  earlier attempt left unfinished (``resume=auto``); a corrupt record is reported and its cell run again;
 - otherwise runs it with `suite.run.run`, using ``cores // n_jobs`` torch threads so
   parallel cells do not oversubscribe the cores;
 - catches every exception, so one failed cell never stops the sweep, and makes sure
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 
 import hydra
@@ -23,6 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from suite.config import CONFIG_DIR
+from suite.errors import Interrupted
 from suite.results import CorruptFile, read_metrics, write_json_atomic
 from suite.run import run
 from suite.session import RunSession
@@ -56,9 +59,21 @@ def is_finished(metrics_path) -> bool:
     return cell_status(metrics_path) == "finished"
 
 
-def has_landed(metrics_path) -> bool:
-    """The cell's run has ended (a run writes ``running`` when it starts)."""
-    return cell_status(metrics_path) not in (None, "running", "corrupt")
+def written_since(metrics_path, since: float) -> bool:
+    return metrics_path.is_file() and metrics_path.stat().st_mtime >= since
+
+
+def has_landed(metrics_path, since: float) -> bool:
+    """The cell's run, started after `since`, has ended (a run writes ``running`` when it starts; an
+    earlier attempt's record stays until then, for the run to continue it)."""
+    return written_since(metrics_path, since) and cell_status(metrics_path) not in ("running", "corrupt")
+
+
+def clear_corrupt(metrics_path) -> None:
+    """Remove a corrupt record (reported by `cell_status`), so that its cell runs again. Other records stay:
+    the run continues them (``resume=auto``) and lists how they ended under ``interruptions``."""
+    if cell_status(metrics_path) == "corrupt":
+        metrics_path.unlink()
 
 
 def failure_record(cfg: DictConfig, error: Exception) -> dict:
@@ -82,13 +97,16 @@ def run_cell(cfg: DictConfig, threads: int) -> str:
     metrics_path = RunSession(cfg).run_dir / "metrics.json"
     if is_finished(metrics_path):
         return "skipped"
-    metrics_path.unlink(missing_ok=True)  # a failed attempt's record; this attempt writes its own
+    clear_corrupt(metrics_path)
+    started = time.time()
     torch.set_num_threads(threads)
     try:
         run(cfg)
+    except Interrupted:
+        raise  # the study is being stopped: its run wrote a checkpoint and status interrupted
     except Exception as error:  # noqa: BLE001 - a failed cell is a result; the sweep goes on
         traceback.print_exc(file=sys.stderr)
-        if not metrics_path.is_file():
+        if not written_since(metrics_path, started):  # failed before its session wrote a record
             write_json_atomic(metrics_path, failure_record(cfg, error))
         return "failed"
     return "finished"

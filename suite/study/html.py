@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.results import write_text_atomic
+
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.8em 0}th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#eee}.holds{color:#080;font-weight:bold}
@@ -106,5 +108,4 @@ def write_html(path: Path, title: str, run_lines: list[str], rule: str, verdicts
             f"<h2>Every cell ({len(frame)})</h2>", cells_html(frame, path.parent)]
     document = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
                 f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
-    path.write_text(document, encoding="utf-8")
-    return path
+    return write_text_atomic(path, document)

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: the study runs headless
 import matplotlib.pyplot as plt  # noqa: E402
 
+from suite.results import atomic_path  # noqa: E402
 from suite.study.aggregate import batch_statistics  # noqa: E402
 
 
@@ -33,7 +34,7 @@ def plot_task(frame, task: str, path: Path) -> Path:
     if axes.lines:
         axes.legend(title="norm")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120)
     plt.close(figure)
     return path

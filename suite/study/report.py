@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from suite.results import package_versions, write_json_atomic
+from suite.results import atomic_path, package_versions, write_json_atomic, write_text_atomic
 
 from suite.study.aggregate import degradation, markdown_table, table_cells, train_mode_gaps
 from suite.study.html import Section, write_html
@@ -119,7 +119,7 @@ def write_study_record(out: Path, profile, frame: pd.DataFrame, wall_time_path: 
               "runs_finished": len(finished), "cell_seconds": round(float(finished.wall_time_s.sum()), 1),
               "profile": OmegaConf.to_container(profile, resolve=True)}
     write_json_atomic(out / "study.json", record)
-    (out / "table.yaml").write_text(f"kind: study\ncommand: {json.dumps(profile.command)}\n")
+    write_text_atomic(out / "table.yaml", f"kind: study\ncommand: {json.dumps(profile.command)}\n")
     return record
 
 
@@ -198,14 +198,15 @@ def write_report(frame: pd.DataFrame, study_dir: Path, study_id: str, threshold:
     how = run_lines(record) if record else [f"Made by: `{command}`"]
     study_dir.mkdir(parents=True, exist_ok=True)
     cells_csv = study_dir / "cells.csv"
-    frame.to_csv(cells_csv, index=False)
+    with atomic_path(cells_csv) as temporary:
+        frame.to_csv(temporary, index=False)
     tables, plots = {}, {}
     for task in dict.fromkeys(frame.task):
         tables[task] = study_dir / f"{task}.md"
-        tables[task].write_text(markdown_table(frame, task) + "\n")
+        write_text_atomic(tables[task], markdown_table(frame, task) + "\n")
         plots[task] = plot_task(frame, task, study_dir / f"{task}.png")
     summary = study_dir / "summary.md"
-    summary.write_text(summary_markdown(frame, study_id, threshold, how))
+    write_text_atomic(summary, summary_markdown(frame, study_id, threshold, how))
     html = write_html(study_dir / "report.html", f"Batch-size study {study_id}", how, RULE,
                       verdicts(frame),
                       [task_section(frame, task, plots[task], threshold) for task in plots], frame)

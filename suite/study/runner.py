@@ -23,9 +23,10 @@ from pathlib import Path
 from suite.config import compose_config
 from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
-from suite.study.cell import has_landed, is_finished
+from suite.study.cell import clear_corrupt, has_landed, is_finished
 from suite.study.grid import Cell, expand_grid, runs, sweep_groups, sweep_overrides
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
+from suite.study.stop import stop_sweep
 
 
 def runtime_overrides(profile, study_dir: Path) -> list[str]:
@@ -75,7 +76,7 @@ def describe(cell: Cell, runs_dir: Path) -> str:
 
 def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int,
           name: str | None = None) -> int:
-    """Run one sweep over `cells` of one task (none of which has a metrics.json) with the `launch`
+    """Run one sweep over `cells` of one task (none finished) with the `launch`
     overrides, printing cells as they land; returns the sweep's exit code. `name`: its Hydra sweep
     folder under hydra/ (default: the task)."""
     task = cells[0].task
@@ -86,22 +87,28 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
     environment = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     log_path = study_dir / "logs" / f"{task}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    waiting = list(cells)
+    waiting, started = list(cells), time.time()
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-        while waiting:
-            exit_code = process.poll()
-            landed = [cell for cell in waiting if has_landed(cell.metrics_path(runs_dir))]
-            for cell in landed:
-                print(f"  {describe(cell, runs_dir)}", flush=True)
-                waiting.remove(cell)
-            if exit_code is not None:
-                break
-            time.sleep(2)
+        # A process group of its own, so that a stopped study stops it with everything it started.
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                                   start_new_session=True)
+        try:
+            while waiting:
+                exit_code = process.poll()
+                landed = [cell for cell in waiting if has_landed(cell.metrics_path(runs_dir), started)]
+                for cell in landed:
+                    print(f"  {describe(cell, runs_dir)}", flush=True)
+                    waiting.remove(cell)
+                if exit_code is not None:
+                    break
+                time.sleep(2)
+        except BaseException:  # the study was stopped (suite.study.__main__): stop the sweep too
+            stop_sweep(process)
+            raise
         exit_code = process.wait()
-    for cell in waiting:
+    for cell in waiting:  # its process died before the cell ended: the next attempt continues it
         error = f"no result: the {task} sweep ended (exit code {exit_code}) before this cell ran; see {log_path}"
         write_json_atomic(cell.metrics_path(runs_dir), unrun_record(cell, error))
         print(f"  {describe(cell, runs_dir)}", flush=True)
@@ -119,8 +126,8 @@ def run_study(profile, study_dir: Path, after_task=None) -> list[Cell]:
         of_task = runs([cell for cell in cells if cell.task == task])
         pending = [cell for cell in of_task if not is_finished(cell.metrics_path(runs_dir))]
         print(f"{task}: {len(of_task) - len(pending)} of {len(of_task)} cells already finished", flush=True)
-        for cell in pending:  # failed attempts are retried: their old record goes
-            cell.metrics_path(runs_dir).unlink(missing_ok=True)
+        for cell in pending:  # unfinished attempts are continued (their record stays), corrupt ones re-run
+            clear_corrupt(cell.metrics_path(runs_dir))
         runnable = composable(pending, runtime, runs_dir) if pending else []
         if runnable:
             check_cell_fits(profile, task, compose_config([*runnable[0].overrides(), *runtime]))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from suite.results import write_text_atomic
 from tasks.search.darts_space import DARTS_OPS, NUM_OPS_PER_NODE, NUM_PREDECESSORS, DartsSpace
 
 CELL_TYPES = ("normal", "reduce")
@@ -60,9 +61,8 @@ def check_architecture(architecture: dict, num_nodes: int, operations: tuple[str
 
 
 def save_architecture(architecture: dict, path: Path) -> Path:
-    """Write ``architecture`` as JSON (keys sorted); `load_architecture` reads it back unchanged."""
-    path.write_text(json.dumps(architecture, indent=2, sort_keys=True) + "\n")
-    return path
+    """Write ``architecture`` as JSON (keys sorted, atomically); `load_architecture` reads it back unchanged."""
+    return write_text_atomic(path, json.dumps(architecture, indent=2, sort_keys=True) + "\n")
 
 
 def load_architecture(path: Path) -> dict:

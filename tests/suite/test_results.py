@@ -26,11 +26,22 @@ def test_a_crash_while_writing_keeps_the_previous_file_whole(tmp_path, monkeypat
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(results.json, "dump", crash)
+    monkeypatch.setattr(results.json, "dumps", crash)
     with pytest.raises(KeyboardInterrupt):
         write_json_atomic(path, {"status": "half"})
     assert json.loads(path.read_text()) == {"status": "finished"}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_writer_failing_inside_atomic_path_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "cells.csv"
+    path.write_text("task,norm\ncls,bn\n")
+    with pytest.raises(OSError, match="disk full"):
+        with results.atomic_path(path) as temporary:
+            temporary.write_text("task,no")
+            raise OSError("disk full")
+    assert path.read_text() == "task,norm\ncls,bn\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["cells.csv"]
 
 
 def test_versions_name_the_libraries_a_result_depends_on():

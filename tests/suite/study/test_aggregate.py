@@ -6,7 +6,7 @@ import statistics
 
 import pandas as pd
 
-from suite.study.aggregate import collect, degradation, markdown_table
+from suite.study.aggregate import cell_row, collect, degradation, markdown_table
 
 # bn falls apart at batch 2, gn does not: (norm, batch) -> the three seeds' test/acc
 VALUES = {("bn", 2): [0.50, 0.62, 0.41], ("bn", 32): [0.95, 0.93, 0.94],
@@ -66,3 +66,11 @@ def test_degradation_flags_the_batch_sizes_far_below_the_best(tmp_path, small_ce
     assert result.loc["gn", "below_best"] == []
     one_seed = pd.DataFrame(collect(small_cells, tmp_path).query("seed == 0"))
     assert table_rows(markdown_table(one_seed, "cls"))["gn"][0] == f"{VALUES['gn', 2][0]:.3f}"
+
+
+def test_a_corrupt_cell_record_is_a_failed_cell_naming_its_file(tmp_path, small_cells, write_cell):
+    write_cell(small_cells[0], tmp_path, value=0.5)
+    path = small_cells[0].metrics_path(tmp_path)
+    path.write_text(path.read_text()[:40])
+    row = cell_row(small_cells[0], tmp_path)
+    assert row["status"] == "failed" and f"{path} is corrupt" in row["error"]

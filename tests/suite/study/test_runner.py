@@ -34,17 +34,23 @@ def test_resume_launches_nothing_when_every_cell_is_finished(tmp_path, monkeypat
     assert all(read_metrics(cell.metrics_path(tmp_path / "cells"))["metrics"]["test/acc"] == 0.5 for cell in cells)
 
 
-def test_resume_sweeps_only_unfinished_and_failed_cells(tmp_path, monkeypatch, small_profile, write_cell):
+def test_resume_sweeps_only_unfinished_failed_and_corrupt_cells(tmp_path, monkeypatch, small_profile, write_cell,
+                                                                 capsys):
     cells = expand_grid(small_profile)
     finished = [cell for cell in cells if cell.batch_size == 32]
     for cell in finished:
         write_cell(cell, tmp_path / "cells", value=0.5)
     write_cell(cells[0], tmp_path / "cells", status="failed", error="RuntimeError: earlier attempt")
+    torn = finished[0].metrics_path(tmp_path / "cells")
+    torn.write_text('{"status": "finished", "metr')  # a truncated record of a finished cell
     swept = []
     monkeypatch.setattr(runner, "sweep", lambda cells, *args: swept.extend(cells) or 0)
     runner.run_study(small_profile, tmp_path)
-    assert sorted(c.cell_id + c.norm for c in swept) == sorted(c.cell_id + c.norm for c in cells if c.batch_size == 2)
-    assert not cells[0].metrics_path(tmp_path / "cells").exists()  # the failed attempt's record is retried
+    assert sorted(c.cell_id + c.norm for c in swept) == \
+        sorted(c.cell_id + c.norm for c in cells if c.batch_size == 2 or c == finished[0])
+    assert f"{torn} is corrupt" in capsys.readouterr().out and not torn.exists()  # reported, run again
+    # The failed attempt's record stays: the cell's run continues it (resume=auto) and lists it as an interruption.
+    assert read_metrics(cells[0].metrics_path(tmp_path / "cells"))["status"] == "failed"
 
 
 def test_a_cell_failing_before_its_session_is_recorded(tmp_path):
