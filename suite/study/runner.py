@@ -66,7 +66,7 @@ def composable(cells: list[Cell], runtime: list[str], runs_dir: Path) -> list[Ce
 
 def describe(cell: Cell, runs_dir: Path) -> str:
     record = read_metrics(cell.metrics_path(runs_dir))
-    where = f"{cell.task} {cell.norm} batch {cell.batch_size} seed {cell.seed}"
+    where = f"{cell.task} {cell.norm} batch {cell.run_batch} seed {cell.seed}"
     if record["status"] == "finished":
         metric = record["main_metric"]
         value = record["metrics"].get(metric, float("nan"))
