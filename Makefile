@@ -37,7 +37,7 @@ test: install
 test-slow: install
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
-# Every task x norm, 5 epochs each, must beat chance: over an hour on 2 cores, run by hand.
+# Every task x norm learns in a short run (tests/tasks/test_every_task.py); CI runs it after test-slow.
 test-learning: install
 	$(PY) -m pytest -q -m learning
 
