@@ -12,6 +12,7 @@ y = x·scale_c + shift_c. Backward, three launches: per-channel partial Σdy and
 giving grad_weight, grad_bias and the coefficients of dx = A_c·dy + B_c·x + C_c; one elementwise pass.
 """
 import contextlib
+from typing import NamedTuple
 
 import torch
 import triton
@@ -213,8 +214,31 @@ def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t if t.stride() == x.stride() else torch.empty_like(x, dtype=t.dtype).copy_(t)
 
 
-def _reduction_grid(x: torch.Tensor, stride_c: int) -> tuple[int, int, int, int, int]:
-    """(BLOCK_R, BLOCK_C, tiles per chunk, chunk positions, chunks): tiles long along the memory-contiguous axis."""
+class _Reduction(NamedTuple):
+    """x (or a contiguous copy) with its strides over (n, s, c), and the chunked grid that reduces its N·S
+    positions per channel: tiles of BLOCK_R positions x BLOCK_C channels, long along the memory-contiguous axis."""
+    x: torch.Tensor
+    stride_n: int
+    stride_s: int
+    stride_c: int
+    positions: int
+    block_r: int
+    block_c: int
+    tiles_per_chunk: int
+    chunk_positions: int
+    num_chunks: int
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.num_chunks, triton.cdiv(self.x.shape[1], self.block_c)
+
+    def partials(self) -> torch.Tensor:
+        """An empty float32 (chunks, C) buffer for per-chunk per-channel sums."""
+        return torch.empty(self.num_chunks, self.x.shape[1], device=self.x.device, dtype=torch.float32)
+
+
+def _reduction(x: torch.Tensor) -> _Reduction:
+    x, stride_n, stride_s, stride_c = _as_nsc(x)
     positions, channels = x.shape[0] * x[0, 0].numel(), x.shape[1]
     if stride_c == 1 and channels > 1:  # channels-last: channels are adjacent in memory
         block_c = min(64, triton.next_power_of_2(channels))
@@ -225,7 +249,8 @@ def _reduction_grid(x: torch.Tensor, stride_c: int) -> tuple[int, int, int, int,
     chunks_wanted = max(1, TARGET_PROGRAMS // triton.cdiv(channels, block_c))
     tiles_per_chunk = triton.cdiv(tiles, min(tiles, chunks_wanted))
     chunk_positions = tiles_per_chunk * block_r
-    return block_r, block_c, tiles_per_chunk, chunk_positions, triton.cdiv(positions, chunk_positions)
+    return _Reduction(x, stride_n, stride_s, stride_c, positions, block_r, block_c, tiles_per_chunk, chunk_positions,
+                      triton.cdiv(positions, chunk_positions))
 
 
 def _group_blocks(num_chunks: int, channels_per_group: int) -> tuple[int, int]:
@@ -260,46 +285,41 @@ def backward(grad_y, x, weight, mean, invstd, num_groups: int, interleaved: bool
 
 
 def _forward(x, weight, bias, num_groups, eps, interleaved):
-    x, stride_n, stride_s, stride_c = _as_nsc(x)
-    channels, spatial = x.shape[1], x[0, 0].numel()
-    positions = x.shape[0] * spatial
-    block_r, block_c, tiles_per_chunk, chunk_positions, num_chunks = _reduction_grid(x, stride_c)
-    stats = {"device": x.device, "dtype": torch.float32}
-    partial_mean = torch.empty(num_chunks, channels, **stats)
-    partial_m2 = torch.empty(num_chunks, channels, **stats)
-    _channel_moments_kernel[(num_chunks, triton.cdiv(channels, block_c))](
-        x, partial_mean, partial_m2, positions, spatial, channels, stride_n, stride_s, stride_c, tiles_per_chunk,
-        BLOCK_R=block_r, BLOCK_C=block_c)
+    r = _reduction(x)
+    channels = r.x.shape[1]
+    partial_mean, partial_m2 = r.partials(), r.partials()
+    _channel_moments_kernel[r.grid](
+        r.x, partial_mean, partial_m2, r.positions, r.x[0, 0].numel(), channels, r.stride_n, r.stride_s, r.stride_c,
+        r.tiles_per_chunk, BLOCK_R=r.block_r, BLOCK_C=r.block_c)
+    stats = {"device": r.x.device, "dtype": torch.float32}
     mean, var, invstd = (torch.empty(num_groups, **stats) for _ in range(3))
     scale, shift = torch.empty(channels, **stats), torch.empty(channels, **stats)
-    block_k, block_j = _group_blocks(num_chunks, channels // num_groups)
+    block_k, block_j = _group_blocks(r.num_chunks, channels // num_groups)
     _group_statistics_kernel[(num_groups,)](
         partial_mean, partial_m2, weight if weight is not None else scale, bias if bias is not None else shift,
-        mean, var, invstd, scale, shift, positions, chunk_positions, num_chunks, channels, channels // num_groups,
-        num_groups, eps, HAS_WEIGHT=weight is not None, INTERLEAVED=interleaved, BLOCK_K=block_k, BLOCK_J=block_j)
-    y = _channel_affine(x, None, scale, None, shift, x.dtype, stride_c)
+        mean, var, invstd, scale, shift, r.positions, r.chunk_positions, r.num_chunks, channels,
+        channels // num_groups, num_groups, eps, HAS_WEIGHT=weight is not None, INTERLEAVED=interleaved,
+        BLOCK_K=block_k, BLOCK_J=block_j)
+    y = _channel_affine(r.x, None, scale, None, shift, r.x.dtype, r.stride_c)
     return y, mean, var, invstd
 
 
 def _backward(grad_y, x, weight, mean, invstd, num_groups, interleaved):
-    x, stride_n, stride_s, stride_c = _as_nsc(x)
-    grad_y = _like(grad_y, x)
-    channels, spatial = x.shape[1], x[0, 0].numel()
-    positions = x.shape[0] * spatial
-    block_r, block_c, tiles_per_chunk, _, num_chunks = _reduction_grid(x, stride_c)
-    stats = {"device": x.device, "dtype": torch.float32}
-    partial_dy = torch.empty(num_chunks, channels, **stats)
-    partial_dy_xhat = torch.empty(num_chunks, channels, **stats)
-    _channel_gradient_sums_kernel[(num_chunks, triton.cdiv(channels, block_c))](
-        grad_y, x, mean, invstd, partial_dy, partial_dy_xhat, positions, spatial, channels, channels // num_groups,
-        num_groups, stride_n, stride_s, stride_c, tiles_per_chunk, INTERLEAVED=interleaved, BLOCK_R=block_r,
-        BLOCK_C=block_c)
-    sum_dy, sum_dy_xhat, scale_dy, scale_x, shift = (torch.empty(channels, **stats) for _ in range(5))
-    block_k, block_j = _group_blocks(num_chunks, channels // num_groups)
+    r = _reduction(x)
+    grad_y = _like(grad_y, r.x)
+    channels = r.x.shape[1]
+    partial_dy, partial_dy_xhat = r.partials(), r.partials()
+    _channel_gradient_sums_kernel[r.grid](
+        grad_y, r.x, mean, invstd, partial_dy, partial_dy_xhat, r.positions, r.x[0, 0].numel(), channels,
+        channels // num_groups, num_groups, r.stride_n, r.stride_s, r.stride_c, r.tiles_per_chunk,
+        INTERLEAVED=interleaved, BLOCK_R=r.block_r, BLOCK_C=r.block_c)
+    sum_dy, sum_dy_xhat, scale_dy, scale_x, shift = (
+        torch.empty(channels, device=r.x.device, dtype=torch.float32) for _ in range(5))
+    block_k, block_j = _group_blocks(r.num_chunks, channels // num_groups)
     _group_gradient_kernel[(num_groups,)](
         partial_dy, partial_dy_xhat, weight if weight is not None else scale_dy, mean, invstd, sum_dy, sum_dy_xhat,
-        scale_dy, scale_x, shift, num_chunks, channels, channels // num_groups, num_groups,
-        float(positions * (channels // num_groups)), HAS_WEIGHT=weight is not None, INTERLEAVED=interleaved,
+        scale_dy, scale_x, shift, r.num_chunks, channels, channels // num_groups, num_groups,
+        float(r.positions * (channels // num_groups)), HAS_WEIGHT=weight is not None, INTERLEAVED=interleaved,
         BLOCK_K=block_k, BLOCK_J=block_j)
-    grad_x = _channel_affine(x, grad_y, scale_x, scale_dy, shift, x.dtype, stride_c)
+    grad_x = _channel_affine(r.x, grad_y, scale_x, scale_dy, shift, r.x.dtype, r.stride_c)
     return grad_x, sum_dy_xhat, sum_dy
