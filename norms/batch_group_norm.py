@@ -25,15 +25,11 @@ from torch.autograd.function import once_differentiable
 from .affine import add_affine
 from .checks import check_input, check_statistic_size
 from .groups import check_groups_divide
+from .precision import statistics_dtype
 from .registry import register
 
 GROUP_LAYOUTS = ("contiguous", "interleaved")
 KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-
-
-def statistics_dtype(x: torch.Tensor) -> torch.dtype:
-    """float32 for float16/bfloat16/float32 input, float64 for float64."""
-    return torch.promote_types(x.dtype, torch.float32)
 
 
 def channels_by_group(per_channel: torch.Tensor, num_groups: int, interleaved: bool) -> torch.Tensor:

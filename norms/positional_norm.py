@@ -5,7 +5,7 @@ from torch import nn
 
 from .affine import add_affine
 from .checks import check_input, check_statistic_size
-from .precision import layer_norm_output_dtype
+from .precision import layer_norm_output_dtype, statistics_dtype
 from .registry import register
 
 
@@ -35,7 +35,7 @@ class PositionalNorm(nn.Module):
         # layer_norm over a channels-last view is one fused kernel; its weight then acts per channel. It runs
         # in float32 (torch's CPU kernel accumulates the weight gradient of bfloat16 input in low precision),
         # and the output takes the dtype torch's layer_norm gives under the current autocast.
-        dtype = torch.promote_types(x.dtype, torch.float32)
+        dtype = statistics_dtype(x)
         weight, bias = (None if p is None else p.to(dtype) for p in (self.weight, self.bias))
         with torch.autocast(x.device.type, enabled=False):
             y = F.layer_norm(x.movedim(1, -1).to(dtype), (self.num_channels,), weight, bias, self.eps)

@@ -1,4 +1,5 @@
-"""Output dtypes under mixed precision: a norm returns what torch's closest native norm returns.
+"""Dtypes under mixed precision: statistics in float32 or wider, and the output dtype torch's closest native
+norm returns.
 
 Autocast's operator lists differ by device type and torch version (CUDA runs layer_norm and group_norm in
 float32, CPU keeps bfloat16), so the dtype is asked of torch once per (device type, autocast state, input
@@ -8,6 +9,11 @@ import functools
 
 import torch
 import torch.nn.functional as F
+
+
+def statistics_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a norm computes statistics in: float32 for float16/bfloat16/float32 input, float64 for float64."""
+    return torch.promote_types(x.dtype, torch.float32)
 
 
 @functools.lru_cache(maxsize=None)

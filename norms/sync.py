@@ -20,6 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .batch_group_norm import BatchGroupNorm
 from .checks import check_input, check_statistic_size
 from .norm_activation import NormActivation
+from .precision import statistics_dtype
 
 
 def _world_size(process_group) -> int:
@@ -66,7 +67,7 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # mixed precision: fp32 statistics
     def forward(ctx, x, weight, bias, num_groups: int, eps: float, process_group):
-        stats_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        stats_dtype = statistics_dtype(x)
         local = _local_group_moments(x, num_groups, stats_dtype)
         gathered = [torch.empty_like(local) for _ in range(_world_size(process_group))]
         dist.all_gather(gathered, local, group=process_group)
