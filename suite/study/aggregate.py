@@ -81,25 +81,35 @@ def format_cell(mean: float, std: float, count: float, planned: float, failed: f
     return f"{text} ({count}/{planned}" + (f"; {problems})" if problems else ")")
 
 
-def table_cells(frame: pd.DataFrame, task: str) -> tuple[dict[str, list[str]], list[int]]:
-    """``({norm: [formatted cell per batch size]}, batch sizes)`` of `task` (`format_cell`)."""
+Grid = tuple[dict[str, list[str]], list[str]]  # a table of formatted cells: rows by name, column headers
+
+
+def batch_columns(sizes) -> list[str]:
+    """Column headers of a table over batch sizes."""
+    return [f"batch {size}" for size in sizes]
+
+
+def markdown_grid(header: str, rows: dict[str, list[str]], columns: list[str]) -> str:
+    """A Markdown table: first column `header`, one row per key of `rows`."""
+    lines = [f"| {header} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    return "\n".join(lines + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()])
+
+
+def table_cells(frame: pd.DataFrame, task: str) -> Grid:
+    """Rows norms, columns batch sizes of `task`: each cell `format_cell` of its seeds."""
     stats = batch_statistics(frame, task)
     sizes = [int(size) for size in sorted(stats.index.get_level_values("batch_size").unique())]
     rows = {norm: [format_cell(*stats.loc[(norm, size), ["mean", "std", "count", "planned", "failed", "diverged"]])
                    for size in sizes]
             for norm in dict.fromkeys(stats.index.get_level_values("norm"))}
-    return rows, sizes
+    return rows, batch_columns(sizes)
 
 
 def markdown_table(frame: pd.DataFrame, task: str) -> str:
     """Rows norms, columns batch sizes, cells ``mean ± std`` of the task's main metric;
     ``(k/n)`` marks cells where only k of n seeds finished (with the others' failures), ``no
     result`` those never run (see cells.csv)."""
-    rows, sizes = table_cells(frame, task)
-    lines = ["| norm | " + " | ".join(f"batch {size}" for size in sizes) + " |",
-             "|---|" + "---:|" * len(sizes)]
-    lines += [f"| {norm} | " + " | ".join(cells) + " |" for norm, cells in rows.items()]
-    return "\n".join(lines)
+    return markdown_grid("norm", *table_cells(frame, task))
 
 
 def degradation(frame: pd.DataFrame, task: str, threshold: float) -> pd.DataFrame:

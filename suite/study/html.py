@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from suite.results import write_text_atomic
+from suite.study.aggregate import Grid
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.8em 0}th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}
@@ -22,7 +23,6 @@ th:first-child,td:first-child{text-align:left}th{background:#eee}.holds{color:#0
 .degrades{color:#b00;font-weight:bold}.inconclusive{color:#a60;font-weight:bold}img{max-width:100%}
 .failed,.diverged,.missing{background:#fdd}code{background:#f4f4f4}"""
 
-Grid = tuple[dict[str, list[str]], list[str]]  # rows by name, column headers
 
 
 @dataclass

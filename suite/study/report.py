@@ -22,7 +22,8 @@ from omegaconf import OmegaConf
 
 from suite.results import atomic_path, package_versions, write_json_atomic, write_text_atomic
 
-from suite.study.aggregate import degradation, markdown_table, table_cells, train_mode_gaps
+from suite.study.aggregate import (Grid, batch_columns, degradation, markdown_grid, markdown_table, table_cells,
+                                   train_mode_gaps)
 from suite.study.html import Section, write_html
 from suite.study.plots import plot_task
 from suite.study.verdicts import comparisons, verdict
@@ -67,22 +68,16 @@ def failure_lines(frame: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def markdown_grid(header: str, rows: dict[str, list[str]], columns: list[str]) -> str:
-    """A Markdown table: first column `header`, one row per key of `rows`."""
-    lines = [f"| {header} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-    return "\n".join(lines + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()])
-
-
-def interval_rows(frame: pd.DataFrame, task: str) -> tuple[dict[str, list[str]], list[str]]:
+def interval_rows(frame: pd.DataFrame, task: str) -> Grid:
     """Rows ``BGN − BN``/``BGN − GN``, columns batch sizes: paired mean [95 % t-interval]."""
     intervals = comparisons(frame, task)
     sizes = sorted(next(iter(intervals.values()))) if intervals else []
     rows = {f"BGN − {baseline.upper()}": [by_size[size].text() for size in sizes]
             for baseline, by_size in intervals.items()}
-    return rows, [f"batch {size}" for size in sizes]
+    return rows, batch_columns(sizes)
 
 
-def gap_rows(frame: pd.DataFrame, task: str) -> tuple[dict[str, list[str]], list[str]]:
+def gap_rows(frame: pd.DataFrame, task: str) -> Grid:
     """Rows batch-statistics norms, columns batch sizes: mean training-mode − evaluation-mode gap."""
     gaps = train_mode_gaps(frame, task)
     if gaps.empty:
@@ -90,7 +85,7 @@ def gap_rows(frame: pd.DataFrame, task: str) -> tuple[dict[str, list[str]], list
     sizes = list(gaps.columns)
     rows = {norm: ["" if pd.isna(gaps.loc[norm, size]) else f"{gaps.loc[norm, size]:+.3f}" for size in sizes]
             for norm in gaps.index}
-    return rows, [f"batch {size}" for size in sizes]
+    return rows, batch_columns(sizes)
 
 
 def verdicts(frame: pd.DataFrame) -> dict[str, tuple[str, str]]:
@@ -163,9 +158,8 @@ def summary_markdown(frame: pd.DataFrame, study_id: str, threshold: float, how: 
 def task_section(frame: pd.DataFrame, task: str, plot: Path, threshold: float) -> Section:
     """What report.html shows for `task`."""
     metric = frame[frame.task == task].main_metric.dropna()
-    rows, sizes = table_cells(frame, task)
     return Section(task=task, metric=metric.iloc[0] if not metric.empty else "main metric",
-                   table=(rows, [f"batch {size}" for size in sizes]), intervals=interval_rows(frame, task),
+                   table=table_cells(frame, task), intervals=interval_rows(frame, task),
                    gaps=gap_rows(frame, task), plot=plot,
                    notes=[line.lstrip("- ").replace("**", "") for line in degradation_lines(frame, task, threshold)])
 
