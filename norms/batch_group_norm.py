@@ -59,15 +59,21 @@ def normalize(x, mean, var, weight, bias, eps: float, interleaved: bool) -> torc
     return F.batch_norm(x, mean_c, var_c, weight, bias, False, 0.0, eps)
 
 
-def eager_forward(x, weight, bias, num_groups: int, eps: float, interleaved: bool):
-    """Training-mode BGN with plain torch ops -> (y, mean (G,), var (G,), invstd (G,)), statistics in fp32+."""
-    dtype = statistics_dtype(x)
-    channel_mean, channel_var = torch.batch_norm_update_stats(x.to(dtype), None, None, 0.0)
+def group_moments(x: torch.Tensor, num_groups: int, interleaved: bool = False):
+    """-> (mean (G,), biased var (G,)) of x (N, C, *) over the batch, each group's channels and positions, in
+    ``statistics_dtype(x)``; x must hold at least one value per group."""
+    channel_mean, channel_var = torch.batch_norm_update_stats(x.to(statistics_dtype(x)), None, None, 0.0)
     # Equal counts per channel: the group mean is the mean of channel means, and the group variance
     # the mean channel variance plus the variance of the channel means (law of total variance).
     channel_mean = channels_by_group(channel_mean, num_groups, interleaved)
     mean = channel_mean.mean(1)
     var = (channels_by_group(channel_var, num_groups, interleaved) + (channel_mean - mean[:, None]).square()).mean(1)
+    return mean, var
+
+
+def eager_forward(x, weight, bias, num_groups: int, eps: float, interleaved: bool):
+    """Training-mode BGN with plain torch ops -> (y, mean (G,), var (G,), invstd (G,)), statistics in fp32+."""
+    mean, var = group_moments(x, num_groups, interleaved)
     y = normalize(x, mean, var, weight, bias, eps, interleaved)
     return y, mean, var, torch.rsqrt(var + eps)
 

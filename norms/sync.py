@@ -17,7 +17,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .batch_group_norm import BatchGroupNorm
+from .batch_group_norm import BatchGroupNorm, group_moments
 from .checks import check_input, check_statistic_size
 from .norm_activation import NormActivation
 from .precision import statistics_dtype
@@ -29,16 +29,13 @@ def _world_size(process_group) -> int:
     return dist.get_world_size(process_group)
 
 
-def _local_group_moments(x: torch.Tensor, num_groups: int, dtype: torch.dtype) -> torch.Tensor:
-    """(1 + 2G,) vector: values per group, per-group mean and M2 of this process's x (zeros if x is empty)."""
+def _local_group_moments(x: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """(1 + 2G,) vector: values per group, per-group mean and M2 of this process's x (zeros if x is empty),
+    in ``statistics_dtype(x)``."""
     count = x.numel() // num_groups
     if count == 0:
-        return torch.zeros(1 + 2 * num_groups, device=x.device, dtype=dtype)
-    channel_mean, channel_var = torch.batch_norm_update_stats(x, None, None, 0.0)
-    channel_mean = channel_mean.to(dtype).view(num_groups, -1)
-    mean = channel_mean.mean(1)
-    # Equal counts per channel: group variance = mean channel variance + variance of the channel means.
-    var = (channel_var.to(dtype).view(num_groups, -1) + (channel_mean - mean[:, None]).square()).mean(1)
+        return torch.zeros(1 + 2 * num_groups, device=x.device, dtype=statistics_dtype(x))
+    mean, var = group_moments(x, num_groups)
     return torch.cat([mean.new_tensor([count]), mean, var * count])
 
 
@@ -67,8 +64,7 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # mixed precision: fp32 statistics
     def forward(ctx, x, weight, bias, num_groups: int, eps: float, process_group):
-        stats_dtype = statistics_dtype(x)
-        local = _local_group_moments(x, num_groups, stats_dtype)
+        local = _local_group_moments(x, num_groups)
         gathered = [torch.empty_like(local) for _ in range(_world_size(process_group))]
         dist.all_gather(gathered, local, group=process_group)
         count, mean, var = _merge_moments(torch.stack(gathered), num_groups)
