@@ -15,7 +15,6 @@ When the phase ends, it is rewritten with the final weights only (no optimizer s
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from torch.utils.data import BatchSampler, DataLoader
 from torchmetrics import Metric
 
 from suite.errors import Interrupted
+from suite.results import atomic_path
 from suite.resume import DONE, LAST, DataOrder, StopRequest, set_random_states
 
 class SkippingBatchSampler(BatchSampler):
@@ -109,16 +109,14 @@ def set_metric_states(module: torch.nn.Module, saved: dict) -> None:
 
 
 def save_atomic(trainer: pl.Trainer, path: Path, weights_only: bool = False) -> None:
-    """``trainer.save_checkpoint`` to a temporary file, then a rename over `path` (rank 0 renames)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    """``trainer.save_checkpoint`` through `suite.results.atomic_path` (a temporary file renamed over
+    `path`). Every rank calls ``save_checkpoint`` (it ends in a barrier); only rank 0 writes, so only
+    rank 0 has a temporary file, and no other rank can remove it before it is renamed."""
+    if not trainer.is_global_zero:
+        trainer.save_checkpoint(path, weights_only=weights_only)  # writes nothing: joins rank 0's barrier
+        return
+    with atomic_path(path) as temporary:  # a failed write leaves the last good checkpoint alone
         trainer.save_checkpoint(temporary, weights_only=weights_only)
-        if trainer.is_global_zero:
-            with open(temporary, "rb") as stream:
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)  # a failed write leaves the last good checkpoint alone
 
 
 class RunCheckpoint(Callback):
