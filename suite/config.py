@@ -94,6 +94,8 @@ RULES = {
     "trainer.compile": boolean,
     "trainer.channels_last": boolean,
     "trainer.compile_backend": one_of("inductor", "aot_eager", "eager", "cudagraphs"),  # torch.compile's own
+    "model.freeze_norm_stats": boolean,  # model.init and its options (suite/transfer.py)
+    "model.backbone_lr_mult": non_negative_number,
     "norm.num_groups": positive_int,
     "norm.eps": positive_number,
     "norm.momentum": optional(number_in(0.0, 1.0)),

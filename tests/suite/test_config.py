@@ -53,6 +53,8 @@ BAD_INPUTS = [
     (["norm=bgn", "norm.group_layout=strided"], "norm=bgn: group_layout='strided' is not a BGN group layout"),
     (["norm=gn", "norm.channels_per_group=0"], "norm=gn: channels_per_group must be a positive integer"),
     (["run_id=a/b"], "run_id must be a name without '/'"),
+    (["model.backbone_lr_mult=-0.1"], "model.backbone_lr_mult must be a finite number >= 0, got -0.1"),
+    (["model.freeze_norm_stats=yes"], "model.freeze_norm_stats must be true or false, got 'yes'"),
     (["data.batch_size=1", "norm=bn"], "data.batch_size=1 with norm=bn: batch statistics of 1 image(s)"),
     (["data.batch_size=1", "norm=bgn", "norm.num_groups=64"], "data.batch_size=1 with norm=bgn"),
     (["data=omniglot"], "data=omniglot cannot be used with task=cls: use it with task=fsl"),
