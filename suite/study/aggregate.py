@@ -52,6 +52,12 @@ def collect(cells: list[Cell], runs_dir: Path) -> pd.DataFrame:
     return pd.DataFrame([cell_row(cell, runs_dir) for cell in cells], columns=COLUMNS)
 
 
+def main_metric(frame: pd.DataFrame, task: str) -> str | None:
+    """The name of `task`'s main metric (from its cells' records; None before any cell has one)."""
+    names = frame[frame.task == task].main_metric.dropna()
+    return names.iloc[0] if not names.empty else None
+
+
 def batch_statistics(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     """Per norm and batch size of `task`: mean, std and count of the finished seeds, and
     the number of seeds planned in the grid. Norms keep their grid order."""

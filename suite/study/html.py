@@ -27,15 +27,17 @@ th:first-child,td:first-child{text-align:left}th{background:#eee}.holds{color:#0
 
 @dataclass
 class Section:
-    """One task's part of the report."""
+    """One task's part of the report (`suite.study.report.task_section`); `notes` are Markdown lines (bold
+    kept as ``**``), `verdict` is (verdict, reason) or None for a table without one."""
 
     task: str
-    metric: str
+    metric: str | None
     table: Grid
     intervals: Grid
     gaps: Grid
-    plot: Path
+    plot: Path | None = None
     notes: list[str] = field(default_factory=list)
+    verdict: tuple[str, str] | None = None
 
 
 def code_spans(text: str) -> str:
@@ -82,7 +84,7 @@ def cells_html(frame: pd.DataFrame, report_dir: Path) -> str:
 
 
 def section_html(section: Section) -> str:
-    parts = [f"<h2>{html.escape(section.task)} ({html.escape(section.metric)})</h2>",
+    parts = [f"<h2>{html.escape(section.task)} ({html.escape(section.metric or 'main metric')})</h2>",
              grid_html("norm", section.table), embedded_png(section.plot, f"{section.task}: metric against batch")]
     if section.intervals[0]:
         parts += ["<p>Paired differences, mean [95 % t-interval] over seeds:</p>",
@@ -91,16 +93,16 @@ def section_html(section: Section) -> str:
         parts += ["<p>Training-mode − evaluation-mode test metric (batch-statistics norms):</p>",
                   grid_html("norm", section.gaps)]
     if section.notes:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in section.notes) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(note.replace('**', ''))}</li>" for note in section.notes) + "</ul>")
     return "\n".join(parts)
 
 
-def write_html(path: Path, title: str, run_lines: list[str], rule: str, verdicts: dict[str, tuple[str, str]],
-               sections: list[Section], frame: pd.DataFrame) -> Path:
-    """Write the report to `path`; `run_lines`: how the study ran (Markdown `code` spans kept as code);
-    `verdicts` is task -> (verdict, reason)."""
-    verdict_rows = "".join(f'<tr><td>{html.escape(task)}</td><td class="{name}">{name}</td>'
-                           f"<td>{html.escape(reason)}</td></tr>" for task, (name, reason) in verdicts.items())
+def write_html(path: Path, title: str, run_lines: list[str], rule: str, sections: list[Section],
+               frame: pd.DataFrame) -> Path:
+    """Write the report to `path`; `run_lines`: how the study ran (Markdown `code` spans kept as code)."""
+    verdict_rows = "".join(f'<tr><td>{html.escape(section.task)}</td><td class="{section.verdict[0]}">'
+                           f"{section.verdict[0]}</td><td>{html.escape(section.verdict[1])}</td></tr>"
+                           for section in sections if section.verdict)
     body = [f"<h1>{html.escape(title)}</h1>", *(f"<p>{code_spans(line)}</p>" for line in run_lines),
             f"<p>{html.escape(rule.replace('**', ''))}</p>",
             f"<table><tr><th>task</th><th>verdict</th><th>why</th></tr>{verdict_rows}</table>",

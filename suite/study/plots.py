@@ -9,15 +9,14 @@ matplotlib.use("Agg")  # files only: the study runs headless
 import matplotlib.pyplot as plt  # noqa: E402
 
 from suite.results import atomic_path  # noqa: E402
-from suite.study.aggregate import batch_statistics  # noqa: E402
+from suite.study.aggregate import batch_statistics, main_metric  # noqa: E402
 
 
 def plot_task(frame, task: str, path: Path) -> Path:
     """A PNG of mean ± std (error bars) of `task`'s main metric over seeds, batch size on
     a log2 axis, as in the GN paper's Figure 1; norms without finished cells are left out."""
     stats = batch_statistics(frame, task)
-    names = frame[frame.task == task].main_metric.dropna()
-    metric = names.iloc[0] if not names.empty else "main metric"
+    metric = main_metric(frame, task) or "main metric"
     figure, axes = plt.subplots(figsize=(6, 4))
     for norm in dict.fromkeys(stats.index.get_level_values("norm")):
         curve = stats.loc[norm].dropna(subset=["mean"])

@@ -22,11 +22,11 @@ from omegaconf import OmegaConf
 
 from suite.results import atomic_path, package_versions, write_json_atomic, write_text_atomic
 
-from suite.study.aggregate import (Grid, batch_columns, degradation, markdown_grid, markdown_table, table_cells,
+from suite.study.aggregate import (Grid, batch_columns, degradation, main_metric, markdown_grid, table_cells,
                                    train_mode_gaps)
 from suite.study.html import Section, write_html
 from suite.study.plots import plot_task
-from suite.study.verdicts import comparisons, verdict
+from suite.study.verdicts import Interval, comparisons, verdict
 
 
 @dataclass
@@ -41,13 +41,14 @@ class Report:
 
 
 def degradation_lines(frame: pd.DataFrame, task: str, threshold: float) -> list[str]:
-    """One bullet per norm: best batch size, value at the smallest batch, where it degrades."""
+    """One line per norm (Markdown, norm in bold): best batch size, value at the smallest batch, where it
+    degrades."""
     lines = []
     for row in degradation(frame, task, threshold).itertuples():
         if pd.isna(row.best):
-            lines.append(f"- **{row.norm}**: no finished cell.")
+            lines.append(f"**{row.norm}**: no finished cell.")
             continue
-        text = (f"- **{row.norm}**: best {row.best:.3f} at batch {int(row.best_batch)}; "
+        text = (f"**{row.norm}**: best {row.best:.3f} at batch {int(row.best_batch)}; "
                 f"{row.at_smallest:.3f} at batch {int(row.smallest_batch)} (drop {row.drop:+.3f}); ")
         if row.below_best:
             sizes = ", ".join(str(size) for size in row.below_best)
@@ -68,9 +69,8 @@ def failure_lines(frame: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def interval_rows(frame: pd.DataFrame, task: str) -> Grid:
-    """Rows ``BGN − BN``/``BGN − GN``, columns batch sizes: paired mean [95 % t-interval]."""
-    intervals = comparisons(frame, task)
+def interval_rows(intervals: dict[str, dict[int, Interval]]) -> Grid:
+    """Rows ``BGN − BN``/``BGN − GN``, columns batch sizes: paired mean [95 % t-interval] (`comparisons`)."""
     sizes = sorted(next(iter(intervals.values()))) if intervals else []
     rows = {f"BGN − {baseline.upper()}": [by_size[size].text() for size in sizes]
             for baseline, by_size in intervals.items()}
@@ -88,10 +88,22 @@ def gap_rows(frame: pd.DataFrame, task: str) -> Grid:
     return rows, batch_columns(sizes)
 
 
-def verdicts(frame: pd.DataFrame) -> dict[str, tuple[str, str]]:
-    """Task -> (verdict, reason), for the tables with a bgn row (not the sweeps' tables)."""
-    return {task: verdict(comparisons(frame, task)) for task in dict.fromkeys(frame.task)
-            if "bgn" in set(frame[frame.task == task].norm)}
+def task_section(frame: pd.DataFrame, task: str, threshold: float | None = None, plot: Path | None = None
+                 ) -> Section:
+    """Everything the report shows for `task`, computed once for summary.md, report.html and the README:
+    its table, paired intervals and verdict (tables with a bgn row, not the sweeps'), train-mode gaps, and
+    with a `threshold` its degradation notes."""
+    intervals = comparisons(frame, task)
+    return Section(task=task, metric=main_metric(frame, task), table=table_cells(frame, task),
+                   intervals=interval_rows(intervals), gaps=gap_rows(frame, task), plot=plot,
+                   notes=[] if threshold is None else degradation_lines(frame, task, threshold),
+                   verdict=verdict(intervals) if "bgn" in set(frame[frame.task == task].norm) else None)
+
+
+def verdict_table(sections: list[Section]) -> str:
+    """Markdown: one row per task with a verdict."""
+    return markdown_grid("task", {section.task: [f"**{section.verdict[0]}**", section.verdict[1]]
+                                  for section in sections if section.verdict}, ["verdict", "why"])
 
 
 RULE = ("Verdict rule (suite/study/verdicts.py): paired by seed, 95 % t-intervals. **degrades** if BGN − GN is "
@@ -129,39 +141,25 @@ def run_lines(record: dict) -> list[str]:
             f"Versions: {versions}."]
 
 
-def summary_markdown(frame: pd.DataFrame, study_id: str, threshold: float, how: list[str]) -> str:
+def summary_markdown(study_id: str, how: list[str], sections: list[Section], frame: pd.DataFrame) -> str:
     """summary.md; `how`: `run_lines`."""
-    found = verdicts(frame)
     lines = [f"# Batch-size study `{study_id}`", "", *"\n\n".join(how).split("\n"), "", RULE, "",
-             SHARED, "",
-             markdown_grid("task", {task: [f"**{name}**", reason] for task, (name, reason) in found.items()},
-                           ["verdict", "why"]), "",
+             SHARED, "", verdict_table(sections), "",
              "Cells: mean ± std over seeds of each task's main metric (higher is better); "
              "(k/n): only k of n seeds finished, with how many of the others failed or diverged; "
              "no result: not run (cells.csv has every cell and error).", ""]
-    for task in dict.fromkeys(frame.task):
-        metric = frame[frame.task == task].main_metric.dropna()
-        lines += [f"## {task}" + (f" ({metric.iloc[0]})" if not metric.empty else ""), "",
-                  markdown_table(frame, task), "", f"![{task}]({task}.png)", ""]
-        rows, columns = interval_rows(frame, task)
-        if rows:
+    for section in sections:
+        task = section.task
+        lines += [f"## {task}" + (f" ({section.metric})" if section.metric else ""), "",
+                  markdown_grid("norm", *section.table), "", f"![{task}]({task}.png)", ""]
+        if section.intervals[0]:
             lines += ["Paired differences, mean [95 % t-interval] over seeds:", "",
-                      markdown_grid("difference", rows, columns), ""]
-        rows, columns = gap_rows(frame, task)
-        if rows:
+                      markdown_grid("difference", *section.intervals), ""]
+        if section.gaps[0]:
             lines += ["Training-mode − evaluation-mode test metric (batch statistics of the test batch vs running "
-                      "statistics):", "", markdown_grid("norm", rows, columns), ""]
-        lines += [*degradation_lines(frame, task, threshold), ""]
+                      "statistics):", "", markdown_grid("norm", *section.gaps), ""]
+        lines += [*(f"- {note}" for note in section.notes), ""]
     return "\n".join(lines + failure_lines(frame))
-
-
-def task_section(frame: pd.DataFrame, task: str, plot: Path, threshold: float) -> Section:
-    """What report.html shows for `task`."""
-    metric = frame[frame.task == task].main_metric.dropna()
-    return Section(task=task, metric=metric.iloc[0] if not metric.empty else "main metric",
-                   table=table_cells(frame, task), intervals=interval_rows(frame, task),
-                   gaps=gap_rows(frame, task), plot=plot,
-                   notes=[line.lstrip("- ").replace("**", "") for line in degradation_lines(frame, task, threshold)])
 
 
 def readme_section(folder: Path) -> str:
@@ -169,17 +167,13 @@ def readme_section(folder: Path) -> str:
     verdicts and every table with its paired intervals; the command comes under it from table.yaml."""
     frame = pd.read_csv(folder / "cells.csv")
     record = json.loads((folder / "study.json").read_text())
-    found = verdicts(frame)
-    lines = [*"\n\n".join(run_lines(record)[1:]).split("\n"), "", RULE, "",
-             markdown_grid("task", {task: [f"**{name}**", reason] for task, (name, reason) in found.items()},
-                           ["verdict", "why"]), ""]
-    for task in dict.fromkeys(frame.task):
-        metric = frame[frame.task == task].main_metric.dropna()
-        lines += [f"**{task}**" + (f" ({metric.iloc[0]}, mean ± std over seeds)" if not metric.empty else ""), "",
-                  markdown_table(frame, task), ""]
-        rows, columns = interval_rows(frame, task)
-        if rows:
-            lines += [markdown_grid("paired, 95 % CI", rows, columns), ""]
+    sections = [task_section(frame, task) for task in dict.fromkeys(frame.task)]
+    lines = [*"\n\n".join(run_lines(record)[1:]).split("\n"), "", RULE, "", verdict_table(sections), ""]
+    for section in sections:
+        lines += [f"**{section.task}**" + (f" ({section.metric}, mean ± std over seeds)" if section.metric else ""),
+                  "", markdown_grid("norm", *section.table), ""]
+        if section.intervals[0]:
+            lines += [markdown_grid("paired, 95 % CI", *section.intervals), ""]
     lines.append(f"{SHARED} Plots, train-mode gaps and every cell: `{folder.parent.name}/{folder.name}/summary.md`, "
                  f"`report.html`.")
     return "\n".join(lines)
@@ -194,14 +188,11 @@ def write_report(frame: pd.DataFrame, study_dir: Path, study_id: str, threshold:
     cells_csv = study_dir / "cells.csv"
     with atomic_path(cells_csv) as temporary:
         frame.to_csv(temporary, index=False)
-    tables, plots = {}, {}
+    tables, plots, sections = {}, {}, []
     for task in dict.fromkeys(frame.task):
-        tables[task] = study_dir / f"{task}.md"
-        write_text_atomic(tables[task], markdown_table(frame, task) + "\n")
         plots[task] = plot_task(frame, task, study_dir / f"{task}.png")
-    summary = study_dir / "summary.md"
-    write_text_atomic(summary, summary_markdown(frame, study_id, threshold, how))
-    html = write_html(study_dir / "report.html", f"Batch-size study {study_id}", how, RULE,
-                      verdicts(frame),
-                      [task_section(frame, task, plots[task], threshold) for task in plots], frame)
+        sections.append(task_section(frame, task, threshold, plots[task]))
+        tables[task] = write_text_atomic(study_dir / f"{task}.md", markdown_grid("norm", *sections[-1].table) + "\n")
+    summary = write_text_atomic(study_dir / "summary.md", summary_markdown(study_id, how, sections, frame))
+    html = write_html(study_dir / "report.html", f"Batch-size study {study_id}", how, RULE, sections, frame)
     return Report(cells_csv, summary, tables, plots, html)
