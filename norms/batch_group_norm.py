@@ -78,10 +78,13 @@ def eager_forward(x, weight, bias, num_groups: int, eps: float, interleaved: boo
     return y, mean, var, torch.rsqrt(var + eps)
 
 
-def eager_backward(grad_y, x, weight, mean, invstd, num_groups: int, interleaved: bool):
+def eager_backward(grad_y, x, weight, mean, invstd, num_groups: int, interleaved: bool, group_means=None):
     """-> (grad_x, Σdy·x̂ per channel, Σdy per channel); with ĝ = dy·weight and means over a group,
 
         dx = invstd_g · (ĝ - mean_g(ĝ) - x̂ · mean_g(ĝ·x̂)) = A_c·dy + B_c·x + C_c.
+
+    ``group_means`` maps the (2, G) per-group sums of ĝ and ĝ·x̂ to those means; default: divide by the
+    values per group of this x (``norms.sync`` all-reduces the sums and divides by the global count).
     """
     dtype, channels = statistics_dtype(x), x.shape[1]
     channels_per_group = channels // num_groups
@@ -92,9 +95,9 @@ def eager_backward(grad_y, x, weight, mean, invstd, num_groups: int, interleaved
     # eps (1.0 stands in: some torch versions refuse eps <= 0).
     _, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
         grad_y_stats, x_stats, gamma, None, None, mean_c, invstd_c, True, 1.0, [False, True, True])
-    values_per_group = x.numel() // num_groups
-    mean_g = channels_by_group(sum_dy * gamma, num_groups, interleaved).sum(1) / values_per_group
-    mean_g_xhat = channels_by_group(sum_dy_xhat * gamma, num_groups, interleaved).sum(1) / values_per_group
+    sums = torch.stack([channels_by_group(sum_dy * gamma, num_groups, interleaved).sum(1),
+                        channels_by_group(sum_dy_xhat * gamma, num_groups, interleaved).sum(1)])
+    mean_g, mean_g_xhat = sums / (x.numel() // num_groups) if group_means is None else group_means(sums)
     scale_dy = gamma * invstd_c
     scale_x = -(invstd_c * invstd_c) * groups_to_channels(mean_g_xhat, channels_per_group, interleaved)
     shift = -invstd_c * groups_to_channels(mean_g, channels_per_group, interleaved) - scale_x * mean_c

@@ -12,12 +12,11 @@ Only torch.distributed is used, so it runs on CPU with gloo as on CUDA with NCCL
 """
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .batch_group_norm import BatchGroupNorm, group_moments
+from .batch_group_norm import BatchGroupNorm, eager_backward, group_moments, normalize
 from .checks import check_input, check_statistic_size
 from .norm_activation import NormActivation
 from .precision import statistics_dtype
@@ -68,12 +67,11 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
         gathered = [torch.empty_like(local) for _ in range(_world_size(process_group))]
         dist.all_gather(gathered, local, group=process_group)
         count, mean, var = _merge_moments(torch.stack(gathered), num_groups)
-        channels_per_group = x.shape[1] // num_groups
-        mean_per_channel = mean.repeat_interleave(channels_per_group).to(x.dtype)
-        var_per_channel = var.repeat_interleave(channels_per_group).to(x.dtype)
-        y = F.batch_norm(x, mean_per_channel, var_per_channel, weight, bias, False, 0.0, eps)
-        ctx.save_for_backward(x, weight, mean_per_channel, torch.rsqrt(var_per_channel + eps), count)
+        invstd = torch.rsqrt(var + eps)
+        y = normalize(x, mean, var, weight, bias, eps, False)
+        ctx.save_for_backward(x, weight, mean, invstd, count)
         ctx.num_groups, ctx.process_group = num_groups, process_group
+        ctx.bias_dtype = None if bias is None else bias.dtype
         ctx.mark_non_differentiable(mean, var, count)
         return y, mean, var, count
 
@@ -81,27 +79,18 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cuda")
     @once_differentiable
     def backward(ctx, grad_y, _grad_mean, _grad_var, _grad_count):
-        x, weight, mean_per_channel, invstd, count = ctx.saved_tensors
-        num_groups, channels = ctx.num_groups, x.shape[1]
-        grad_y = grad_y.contiguous()
-        # Per channel Σdy·x̂ and Σdy of the local shard, in one kernel.
-        _, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
-            grad_y, x, weight, None, None, mean_per_channel, invstd, True, 0.0, [False, True, True])
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            gamma = weight if weight is not None else torch.ones_like(sum_dy)
-            sums = torch.cat([(sum_dy * gamma).view(num_groups, -1).sum(1),
-                              (sum_dy_xhat * gamma).view(num_groups, -1).sum(1)]).to(count.dtype)
+        x, weight, mean, invstd, count = ctx.saved_tensors
+
+        def global_means(sums: torch.Tensor) -> torch.Tensor:
             dist.all_reduce(sums, group=ctx.process_group)
-            mean_g, mean_g_xhat = (sums / count).to(x.dtype).view(2, num_groups).repeat_interleave(
-                channels // num_groups, dim=1)
-            shape = (1, channels, *([1] * (x.dim() - 2)))
-            x_hat = (x - mean_per_channel.view(shape)) * invstd.view(shape)
-            grad_x = invstd.view(shape) * (grad_y * gamma.view(shape) - mean_g.view(shape)
-                                           - x_hat * mean_g_xhat.view(shape))
-        grad_weight = sum_dy_xhat if ctx.needs_input_grad[1] else None
-        grad_bias = sum_dy if ctx.needs_input_grad[2] else None
-        return grad_x, grad_weight, grad_bias, None, None, None
+            return sums / count
+
+        # bgn's backward with the group sums of ĝ and ĝ·x̂ taken over every process's shard
+        grad_x, sum_dy_xhat, sum_dy = eager_backward(grad_y, x, weight, mean, invstd, ctx.num_groups, False,
+                                                     group_means=global_means)
+        grad_weight = sum_dy_xhat.to(weight.dtype) if ctx.needs_input_grad[1] else None
+        grad_bias = sum_dy.to(ctx.bias_dtype) if ctx.needs_input_grad[2] else None
+        return grad_x if ctx.needs_input_grad[0] else None, grad_weight, grad_bias, None, None, None
 
 
 class SyncBatchGroupNorm(BatchGroupNorm):
