@@ -47,7 +47,7 @@ class ClassifierModule(TaskModule):
     def log_classification(self, stage: str, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """Log ``<stage>/loss`` and ``<stage>/acc`` (accumulated over the epoch) for one batch."""
         accuracy = self.accuracy[f"{stage}_acc"]
-        accuracy(logits, labels)
+        accuracy.update(logits, labels)  # logged per epoch: the batch's own accuracy (forward) is never read
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test", batch_size=len(labels),
                  sync_dist=True)  # the mean over every process's images (accuracy metrics sync themselves)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
@@ -72,5 +72,5 @@ class ClassifierModule(TaskModule):
         with norms_in_mode(self.network, "train"):
             logits = self.network(images)
         accuracy = self.accuracy["test_train_mode_acc"]
-        accuracy(logits, labels)
+        accuracy.update(logits, labels)
         self.log("test/acc_train_mode", accuracy, on_step=False, on_epoch=True)

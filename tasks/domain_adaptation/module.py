@@ -89,12 +89,13 @@ class DannModule(TaskModule):
         logits = self.classifier(source_features)
         class_loss = F.cross_entropy(logits, source_labels)
         domain_logits = self.discriminator(self.reversal(torch.cat([source_features, target_features]))).squeeze(1)
-        domain_labels = torch.cat([torch.ones(len(source_features)), torch.zeros(len(target_features))])
-        domain_labels = domain_labels.to(domain_logits)  # source = 1, target = 0
+        # source = 1, target = 0; made on the device (no host tensor copied over at every step)
+        domain_labels = torch.cat([domain_logits.new_ones(len(source_features)),
+                                   domain_logits.new_zeros(len(target_features))])
         domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
         loss = class_loss + self.domain_loss_weight * domain_loss
 
-        self.accuracy["train_acc"](logits, source_labels)
+        self.accuracy["train_acc"].update(logits, source_labels)  # logged per epoch only
         domain_acc = ((domain_logits > 0).to(domain_labels) == domain_labels).float().mean()
         size = len(source_labels)
         self.log_dict({"train/loss": loss, "train/class_loss": class_loss, "train/domain_loss": domain_loss,
@@ -106,7 +107,7 @@ class DannModule(TaskModule):
     def evaluate(self, name: str, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Accuracy of one batch under the metric ``name`` (``val/acc``, ``test/source_acc``, ...)."""
         accuracy = self.accuracy[name.replace("/", "_")]
-        accuracy(self(images), labels)
+        accuracy.update(self(images), labels)
         self.log(name, accuracy, on_step=False, on_epoch=True, prog_bar=True, add_dataloader_idx=False)
 
     def validation_step(self, batch, batch_idx: int) -> None:

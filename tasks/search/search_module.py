@@ -41,7 +41,7 @@ class DartsSearchModule(TaskModule, NasLightningModule):
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
         accuracy = self.accuracy["architecture" if split == "val" else "weights"]
-        accuracy(logits, labels)
+        accuracy.update(logits, labels)  # logged per epoch only
         self.log(f"search/{split}_loss", loss, on_step=False, on_epoch=True, batch_size=len(labels))
         self.log(f"search/{split}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
         return loss
