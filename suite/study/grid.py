@@ -17,10 +17,18 @@ batch size (``Cell.run_batch_size``; ``share_per_sample: false`` in a profile ru
       - {task: cls, norm: bgn, key: norm.num_groups, values: [1, 4, 16, 64]}
 
 Their cells are the task's cells with ``<key>=<value>`` added, tabulated as their own table
-``<task>:<norm> <key>`` with one row per value.
+``<task>:<norm> <key>`` with one row per value; ``table`` and ``labels`` name the table and its rows
+(entries with one ``table`` share it), a ``null`` value is the task's own row (its runs are not repeated)::
+
+      - {task: cls, norm: gn, key: model.weight_standardization, values: [null, true],
+         table: "cls:weight standardization", labels: [gn without WS, gn + WS]}
+
+A sweep only adds cells: the ids of the cells a profile had before do not change, so a study resumed with
+a grown profile runs only the new ones.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +120,11 @@ def axis_key(profile, task: str) -> str | None:
     return NORM_BATCH_KEY if axis == "norm" else batch_axis(task)
 
 
+@functools.cache
 def uses_batch_statistics(norm: str) -> bool:
     """Whether a layer of `norm` (a registry name; built with its config's options) mixes samples in
-    training mode; unknown names count as batch-statistics norms (their cells fail on their own)."""
+    training mode; unknown names count as batch-statistics norms (their cells fail on their own). Cached:
+    composing the norm's config is most of a grid's expansion time."""
     if norm not in norms.available():
         return True
     options = {key: value for key, value in compose_config([f"norm={norm}"]).norm.items() if key != "name"}
@@ -139,14 +149,22 @@ def task_cells(profile, task: str, norm_names, extra: tuple[str, ...] = (), tabl
 
 
 def sweep_cells(profile, sweep) -> list[Cell]:
-    """The cells of one entry of ``sweeps``: its norm on its task, one row per value of its key."""
+    """The cells of one entry of ``sweeps``: its norm on its task, one row per value of its key (``null``: the
+    key not set, i.e. the task's own cells, whose runs are shared, not run twice), in the table ``table``
+    (default ``<task>:<norm> <key>``), rows labelled ``labels`` (default ``<norm> <key's last part>=<value>``)."""
     missing = [key for key in ("task", "norm", "key", "values") if not sweep.get(key)]
     if missing:
         raise UserError(f"each entry of sweeps needs task, norm, key and values; one lacks {', '.join(missing)}")
-    table = f"{sweep.task}:{sweep.norm} {sweep.key}"
-    return [cell for value in sweep["values"]
-            for cell in task_cells(profile, str(sweep.task), [sweep.norm], (f"{sweep.key}={value}",), table,
-                                   f"{sweep.norm} {str(sweep.key).rsplit('.', 1)[-1]}={value}")]
+    table = str(sweep.get("table") or f"{sweep.task}:{sweep.norm} {sweep.key}")
+    values = [str(value).lower() if isinstance(value, bool) else value for value in sweep["values"]]  # YAML's spelling
+    labels = [str(label) for label in sweep.get("labels") or
+              [f"{sweep.norm} {str(sweep.key).rsplit('.', 1)[-1]}={value}" for value in values]]
+    if len(labels) != len(values):
+        raise UserError(f"sweeps: table '{table}' has {len(values)} values but {len(labels)} labels: give one "
+                        f"label per value, or no labels")
+    return [cell for value, label in zip(values, labels)
+            for cell in task_cells(profile, str(sweep.task), [sweep.norm],
+                                   () if value is None else (f"{sweep.key}={value}",), table, label)]
 
 
 def expand_grid(profile) -> list[Cell]:

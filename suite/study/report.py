@@ -1,7 +1,8 @@
 """The study's report under ``reports/<study-id>/``.
 
 - ``cells.csv``: every cell (grid coordinates, status, main metric value, error);
-- ``<task>.md``: rows norms, columns batch sizes, cells mean ± std over seeds;
+- ``<task>.md``: rows norms, columns batch sizes, cells mean ± std over seeds (a sweep's table, named
+  ``cls:bgn norm.num_groups``, in ``cls_bgn_norm.num_groups.md``: `file_stem`);
 - ``<task>.png``: the metric against batch size, one line per norm, std error bars;
 - ``summary.md``: the verdict per task (`suite.study.verdicts`), all tables, per task the paired
   BGN − BN and BGN − GN intervals, the training-mode − evaluation-mode gap of batch-statistics
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,11 @@ RULE = ("Verdict rule (suite/study/verdicts.py): paired by seed, 95 % t-interval
         "(also with fewer than 2 finished seed pairs).")
 
 
+def file_stem(table: str) -> str:
+    """The name of a table's files: its name with what links and shells mangle (``:``, spaces) as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", table)
+
+
 SHARED = ("On the normalization-batch axis a per-sample norm does not depend on k: it runs once per seed at the "
           "largest k and its row repeats that run.")
 
@@ -151,7 +158,7 @@ def summary_markdown(study_id: str, how: list[str], sections: list[Section], fra
     for section in sections:
         task = section.task
         lines += [f"## {task}" + (f" ({section.metric})" if section.metric else ""), "",
-                  markdown_grid("norm", *section.table), "", f"![{task}]({task}.png)", ""]
+                  markdown_grid("norm", *section.table), "", f"![{task}]({file_stem(task)}.png)", ""]
         if section.intervals[0]:
             lines += ["Paired differences, mean [95 % t-interval] over seeds:", "",
                       markdown_grid("difference", *section.intervals), ""]
@@ -190,9 +197,10 @@ def write_report(frame: pd.DataFrame, study_dir: Path, study_id: str, threshold:
         frame.to_csv(temporary, index=False)
     tables, plots, sections = {}, {}, []
     for task in dict.fromkeys(frame.task):
-        plots[task] = plot_task(frame, task, study_dir / f"{task}.png")
+        plots[task] = plot_task(frame, task, study_dir / f"{file_stem(task)}.png")
         sections.append(task_section(frame, task, threshold, plots[task]))
-        tables[task] = write_text_atomic(study_dir / f"{task}.md", markdown_grid("norm", *sections[-1].table) + "\n")
+        tables[task] = write_text_atomic(study_dir / f"{file_stem(task)}.md",
+                                         markdown_grid("norm", *sections[-1].table) + "\n")
     summary = write_text_atomic(study_dir / "summary.md", summary_markdown(study_id, how, sections, frame))
     html = write_html(study_dir / "report.html", f"Batch-size study {study_id}", how, RULE, sections, frame)
     return Report(cells_csv, summary, tables, plots, html)

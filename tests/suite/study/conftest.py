@@ -23,12 +23,15 @@ def write_cell():
     return _write_cell
 
 
+# cls only, bn and gn, batch 2 and 32, seeds 0-2, no W&B, every cell its own run (gn too), report in the study dir
+SMALL = ["norms=[bn,gn]", "batch_sizes=[2,32]", "seeds=[0,1,2]", "logger_mode=disabled", "share_per_sample=false",
+         "results_dir=null"]
+
+
 @pytest.fixture
 def small_profile():
-    """cls only, bn and gn, batch 2 and 32, seeds 0-2, no W&B, every cell its own run (gn too), report in the
-    study dir."""
-    return load_profile("quick", ["norms=[bn,gn]", "batch_sizes=[2,32]", "seeds=[0,1,2]", "logger_mode=disabled",
-                                  "share_per_sample=false", "results_dir=null"])
+    """The quick profile with the `SMALL` overrides."""
+    return load_profile("quick", SMALL)
 
 
 @pytest.fixture

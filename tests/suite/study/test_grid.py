@@ -36,9 +36,31 @@ def test_default_profile_is_the_issue_grid():
     assert set(profile.norms) == set(norms.available()) - {"none"}  # every norm that has landed
     assert list(profile.batch_sizes) == [2, 8, 32, 128] and list(profile.seeds) == [0, 1, 2]
     assert profile.study_id == "default" and profile.axis == "norm"
-    sweep = [cell for cell in expand_grid(profile) if cell.table is not None]
-    assert {cell.table for cell in sweep} == {"cls:bgn norm.num_groups"}  # the BGN group-count sweep
-    assert len({cell.label for cell in sweep}) >= 3
+    cells = expand_grid(profile)
+    sweep = [cell for cell in cells if cell.table is not None]
+    # the BGN and GN group-count sweeps; gn + WS and bgn + WS beside the main rows' runs
+    assert {cell.table for cell in sweep} == {"cls:bgn norm.num_groups", "cls:gn norm.num_groups",
+                                              "cls:weight standardization"}
+    for norm in ("gn", "bgn"):
+        assert len({cell.label for cell in sweep if cell.table == f"cls:{norm} norm.num_groups"}) >= 3
+        with_ws = [cell for cell in sweep if cell.label == f"{norm} + WS"]
+        assert with_ws and all("model.weight_standardization=true" in cell.overrides() for cell in with_ws)
+        assert compose_config(with_ws[0].overrides()).model.weight_standardization is True
+        without = {cell.cell_id for cell in sweep if cell.label == f"{norm} without WS"}
+        assert without == {cell.cell_id for cell in cells if cell.table is None and (cell.task, cell.norm) == ("cls", norm)}
+
+
+def test_adding_sweeps_keeps_every_cell_id_of_the_smaller_profile():
+    """A study resumed with a grown profile finds every cell it has (ids depend on a cell's own settings only):
+    each prefix of the default profile's sweeps, down to none, gives a subset of the next one's runs."""
+    profile = load_profile("default")
+    entries = OmegaConf.to_container(profile.sweeps)
+    earlier = set()
+    for count in range(len(entries) + 1):
+        profile.sweeps = entries[:count]
+        ids = {cell.cell_id for cell in grid.runs(expand_grid(profile))}
+        assert earlier < ids or (count and earlier == ids)  # a null-valued row adds no run
+        earlier = ids
 
 
 def test_per_sample_norms_run_once_per_seed_on_the_norm_axis():
@@ -88,6 +110,9 @@ def test_a_sweep_adds_a_table_of_one_norm_with_a_setting_varied():
     assert len({cell.cell_id for cell in cells}) == 3
     with pytest.raises(UserError, match="needs task, norm, key and values"):
         expand_grid(load_profile("quick", ["sweeps=[{task: cls, norm: bgn}]"]))
+    with pytest.raises(UserError, match="2 values but 1 labels: give one label per value"):
+        expand_grid(load_profile("quick", ["sweeps=[{task: cls, norm: bgn, key: norm.num_groups, values: [1, 2],"
+                                           " labels: [one]}]"]))
 
 
 def test_cell_ids_are_deterministic_and_change_with_the_settings():

@@ -10,8 +10,11 @@ from omegaconf import OmegaConf
 
 from suite.study.__main__ import main
 from suite.study.aggregate import collect
+from suite.study.grid import expand_grid
+from suite.study.profile import load_profile
 from suite.study.report import write_report, write_study_record
 from suite.tables import main as tables_main
+from tests.suite.study.conftest import SMALL
 
 
 def write_values(cells, runs_dir, write_cell):
@@ -37,6 +40,23 @@ def test_report_writes_csv_tables_plots_and_summary(tmp_path, small_cells, write
     summary = report.summary.read_text()
     assert "more than 0.05 below its best at batch 2" in summary.split("**bn**")[1].splitlines()[0]
     assert "within 0.05 of its best at every batch size" in summary.split("**gn**")[1].splitlines()[0]
+
+
+def test_a_sweeps_table_is_written_under_a_linkable_name(tmp_path, write_cell):
+    """gn + WS beside the main gn row's runs: its own table, files without ':' or spaces, linked from summary.md."""
+    profile = load_profile("quick", [*SMALL, "sweeps=[{task: cls, norm: gn, key: model.weight_standardization,"
+                                     " values: [null, true], table: 'cls:weight standardization',"
+                                     " labels: [gn without WS, gn + WS]}]"])
+    cells = expand_grid(profile)
+    for cell in cells:
+        write_cell(cell, tmp_path / "cells", value=0.7 if cell.label == "gn + WS" else 0.5)
+    report = write_report(collect(cells, tmp_path / "cells"), tmp_path, "demo", 0.05, "python -m suite.study")
+    table = report.tables["cls:weight standardization"]
+    assert table.name == "cls_weight_standardization.md" and report.plots["cls:weight standardization"].is_file()
+    lines = table.read_text().splitlines()
+    assert lines[2] == "| gn without WS | 0.500 ± 0.000 | 0.500 ± 0.000 |"
+    assert lines[3] == "| gn + WS | 0.700 ± 0.000 | 0.700 ± 0.000 |"
+    assert "![cls:weight standardization](cls_weight_standardization.png)" in report.summary.read_text()
 
 
 def test_report_command_rebuilds_from_cells_on_disk(tmp_path, small_profile, small_cells, write_cell):

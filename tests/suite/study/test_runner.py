@@ -13,6 +13,7 @@ from suite.study import runner
 from suite.study.cell import run_cell
 from suite.study.grid import expand_grid
 from suite.study.profile import load_profile
+from tests.suite.study.conftest import SMALL
 
 TINY = "task_overrides.cls=['trainer.max_epochs=1','trainer.limit_train_batches=2'," \
        "'trainer.limit_val_batches=1','trainer.limit_test_batches=1','model.name=resnet10t']"
@@ -51,6 +52,26 @@ def test_resume_sweeps_only_unfinished_failed_and_corrupt_cells(tmp_path, monkey
     assert f"{torn} is corrupt" in capsys.readouterr().out and not torn.exists()  # reported, run again
     # The failed attempt's record stays: the cell's run continues it (resume=auto) and lists it as an interruption.
     assert read_metrics(cells[0].metrics_path(tmp_path / "cells"))["status"] == "failed"
+
+
+def test_a_grown_profile_resumes_running_only_its_new_cells(tmp_path, monkeypatch, small_profile, write_cell):
+    """Rows added to a finished study's profile (sweeps: a setting varied; a null value, the main row) keep
+    every finished cell: the resumed study sweeps exactly the cells the old profile did not have."""
+    for cell in expand_grid(small_profile):
+        write_cell(cell, tmp_path / "cells", value=0.5)
+    grown = load_profile("quick", [*SMALL, "sweeps=[{task: cls, norm: gn, key: norm.num_groups, values: [1, 4]},"
+                                   "{task: cls, norm: bn, key: model.weight_standardization, values: [null, true],"
+                                   " table: 'cls:ws', labels: [bn without WS, bn + WS]}]"])
+    swept = []
+    monkeypatch.setattr(runner, "sweep", lambda cells, *args: swept.extend(cells) or 0)
+    runner.run_study(grown, tmp_path)
+    old = {cell.cell_id for cell in expand_grid(small_profile)}
+    new = {cell.cell_id for cell in expand_grid(grown)} - old
+    assert len(new) == 3 * 2 * 3  # gn at 2 group counts, bn + WS: 2 batch sizes x 3 seeds each
+    assert sorted(cell.cell_id for cell in swept) == sorted(new)
+    without = [cell for cell in expand_grid(grown) if cell.label == "bn without WS"]
+    assert {cell.cell_id for cell in without} == {cell.cell_id for cell in expand_grid(small_profile)
+                                                  if cell.norm == "bn"}
 
 
 def test_a_cell_failing_before_its_session_is_recorded(tmp_path):
