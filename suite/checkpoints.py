@@ -24,6 +24,7 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import BatchSampler, DataLoader
 from torchmetrics import Metric
 
+from suite.distributed import agreed_maximum, every_rank, own_state
 from suite.errors import Interrupted
 from suite.results import atomic_path
 from suite.resume import DONE, LAST, DataOrder, StopRequest, set_random_states
@@ -43,20 +44,32 @@ class SkippingBatchSampler(BatchSampler):
 class ResumableLoader(DataLoader):
     """The training `DataLoader` (``batch_sampler`` a `SkippingBatchSampler`), stateful for Lightning:
     the `DataOrder` of its generator (worker seeds and shuffling, as ``DataLoader(shuffle=True,
-    generator=...)`` draws them) is saved with the fit loop's state."""
+    generator=...)`` draws them) is saved with the fit loop's state. Under DDP, where Lightning puts a
+    `DistributedSampler` in the batch sampler (its order set by its epoch, each process its own shard),
+    the state also holds the epoch the saved position belongs to: Lightning sets a sampler's epoch only
+    after a resumed run has drawn its first batch."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.data_order = DataOrder(self.generator)
+        self._resume_epoch: int | None = None
 
     def __iter__(self):
+        if self._resume_epoch is not None:
+            self.batch_sampler.sampler.set_epoch(self._resume_epoch)
+            self._resume_epoch = None
         self.batch_sampler.skip = self.data_order.start()
         return super().__iter__()
 
     def state_dict(self) -> dict:
-        return self.data_order.position or {}
+        state = dict(self.data_order.position or {})
+        epoch = getattr(self.batch_sampler.sampler, "epoch", None)  # DistributedSampler's
+        if state and epoch is not None:
+            state["sampler_epoch"] = epoch + (0 if own_state(state)["mid_epoch"] else 1)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        self._resume_epoch = state.get("sampler_epoch")
         self.data_order.resume_from(state)
 
 
@@ -144,22 +157,33 @@ class RunCheckpoint(Callback):
         return {"epoch_sums": self._epoch_sums, "metric_states": self._metric_states}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._restored_sums = state_dict.get("epoch_sums", {})
-        self._restored_metrics = state_dict.get("metric_states", {})
+        self._restored_sums = own_state(state_dict.get("epoch_sums", {}))
+        self._restored_metrics = own_state(state_dict.get("metric_states", {}))
 
     def write(self, trainer: pl.Trainer, mid_epoch: bool) -> None:
+        """Every process calls it at the same batch (its collectives: the per-process states, then
+        ``save_checkpoint``'s barrier); rank 0 writes."""
         if not self.save:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         trained = trainer.fit_loop.epoch_loop.batch_progress.current.processed if mid_epoch else None
         for order in _data_orders(trainer):
             order.mark(trained)
-        self._epoch_sums = epoch_sums(trainer) if mid_epoch else {}
-        self._metric_states = metric_states(trainer.lightning_module) if mid_epoch else {}
+        self._epoch_sums = every_rank(epoch_sums(trainer)) if mid_epoch else {}
+        self._metric_states = every_rank(metric_states(trainer.lightning_module)) if mid_epoch else {}
         save_atomic(trainer, self.path)
         self._saved_at = time.monotonic()
 
+    def _take_signals(self, trainer) -> None:
+        """Our handlers, not the one Lightning installs at each fit and test (`StopRequest.reclaim`); a
+        signal to the launching process goes on to the DDP processes it started."""
+        self.stop.reclaim(getattr(trainer.strategy.launcher, "procs", ()))
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        self._take_signals(trainer)
+
     def on_train_start(self, trainer, pl_module) -> None:
+        self._take_signals(trainer)
         self.stop.in_training = True
         fit_loop = trainer.fit_loop
         if fit_loop._combined_loader_states_to_load:
@@ -182,16 +206,21 @@ class RunCheckpoint(Callback):
             self._restored_sums = {}
         if trainer.fit_loop.epoch_loop.batch_progress.current.processed >= trainer.num_training_batches:
             return  # the epoch's last batch: validation and the epoch-end checkpoint come next
-        if self.stop.signum is not None:
+        due = self.every_s is not None and time.monotonic() - self._saved_at >= self.every_s
+        # Under DDP all processes stop (or write) at the same batch: a signal may reach one process only,
+        # and each process's clock says "due" at its own moment.
+        signum, due = agreed_maximum([self.stop.signum or 0, int(due)], pl_module.device)
+        if signum:
             self.write(trainer, mid_epoch=True)
-            raise Interrupted(self.stop.signum)
-        if self.every_s is not None and time.monotonic() - self._saved_at >= self.every_s:
+            raise Interrupted(signum)
+        if due:
             self.write(trainer, mid_epoch=True)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.write(trainer, mid_epoch=False)
-        if self.stop.signum is not None:
-            raise Interrupted(self.stop.signum)
+        (signum,) = agreed_maximum([self.stop.signum or 0], pl_module.device)
+        if signum:
+            raise Interrupted(signum)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.stop.in_training = False

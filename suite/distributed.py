@@ -118,6 +118,44 @@ def evaluation_sampler(dataset) -> UnrepeatedDistributedSampler | None:
     return UnrepeatedDistributedSampler(dataset, shuffle=False)
 
 
+def agreed_maximum(values: list[int], device: torch.device) -> list[int]:
+    """The element-wise maximum of `values` over every process: one all-reduce, so every process calls it at
+    the same point. Decisions that end in a collective (writing a checkpoint, stopping at a signal) are
+    taken this way, so that no process enters a barrier the others never reach. `values` with one process."""
+    if not _distributed():
+        return values
+    agreed = torch.tensor(values, dtype=torch.int64, device=device)
+    dist.all_reduce(agreed, op=dist.ReduceOp.MAX)
+    return agreed.tolist()
+
+
+BY_RANK = "by_rank"
+
+
+def every_rank(state):
+    """Under DDP, ``{"by_rank": [each process's state, in rank order]}`` (one all-gather: every process calls
+    it at the same point), so that the one checkpoint rank 0 writes holds every process's own state (its
+    random states, its place in its shard); `state` itself with one process."""
+    if not _distributed():
+        return state
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, state)
+    return {BY_RANK: gathered}
+
+
+def own_state(saved):
+    """This process's entry of what `every_rank` returned when the checkpoint was written (`saved` itself if
+    one process wrote it)."""
+    if not isinstance(saved, dict) or BY_RANK not in saved:
+        return saved
+    states = saved[BY_RANK]
+    processes = dist.get_world_size() if _distributed() else 1
+    if len(states) != processes:
+        raise UserError(f"the checkpoint was written by {len(states)} processes and this run has {processes}: "
+                        f"continue it with trainer.devices × trainer.num_nodes = {len(states)}")
+    return states[dist.get_rank() if processes > 1 else 0]
+
+
 def gather_concatenated(values: torch.Tensor) -> torch.Tensor:
     """Every process's 1-D `values` (lengths may differ), concatenated in rank order; `values` itself with
     one process."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from norms.registry import build_with_group_rule
-from suite.distributed import global_rank, shared_run_id
+from suite.distributed import global_rank, shared_run_id, world_size
 from suite.errors import UserError
 from suite.locks import lock_holder, run_lock
 from suite.results import CorruptFile, read_metrics, run_directory
@@ -57,7 +57,9 @@ def check_writable_dir(key: str, path) -> None:
 def check_run_directory(cfg) -> None:
     """A ``run_id=`` may name a new run or an unfinished one (``resume=auto`` continues it), not a
     finished run (its results would be overwritten), one a live process is running, or one whose
-    metrics.json is corrupt (with ``resume=auto``: its earlier metrics cannot be continued)."""
+    metrics.json is corrupt (with ``resume=auto``: its earlier metrics cannot be continued), nor continue
+    with another number of DDP processes than its checkpoint was written by (each holds its own place in
+    its shard of the data)."""
     run_id = cfg.run_id or shared_run_id(cfg.trainer)
     if run_id is None or global_rank(cfg.trainer) != 0:  # DDP's other ranks join rank 0's run
         return
@@ -69,14 +71,19 @@ def check_run_directory(cfg) -> None:
     if not path.is_file():
         return
     try:
-        status = read_metrics(path)["status"]
+        record = read_metrics(path)
     except CorruptFile as error:
         if cfg.resume == "never":
             return  # the run starts again and writes a new one
         raise UserError(f"run_id={run_id}: {error} (resume=never restarts the run)") from None
+    status = record["status"]
     if status == "finished":
         raise UserError(f"run_id={run_id} is a finished run ({directory}): choose a fresh run_id (or none), or "
                         f"start a new run from its weights with resume=<its checkpoints/<phase>/last.ckpt>")
+    processes, before = world_size(cfg.trainer), record.get("world_size", 1)
+    if cfg.resume == "auto" and processes != before and any(directory.glob("checkpoints/*/last.ckpt")):
+        raise UserError(f"run_id={run_id} ran with {before} DDP process(es) and would continue with {processes}: "
+                        f"set trainer.devices × trainer.num_nodes = {before} to continue it, or resume=never")
 
 
 def check_wandb(logger_cfg) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from suite.distributed import every_rank, own_state
 from suite.errors import Interrupted
 
 LAST = "last.ckpt"
@@ -33,17 +34,22 @@ def resume_value(value) -> str | None:
 
 class StopRequest:
     """SIGTERM/SIGINT handlers for one run. Inside a training loop a signal only sets `signum`
-    (the loop checkpoints at the end of the batch and raises `Interrupted`); outside one, or at a
-    second signal, the handler raises `Interrupted` at once."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    (the loop checkpoints at the end of the batch and raises `Interrupted`; under DDP every process
+    stops at the same batch, `suite.checkpoints.RunCheckpoint`); outside one, or at a second signal,
+    the handler raises `Interrupted` at once. The signal is passed on to the `children` (the DDP
+    processes this one launched), so that every process of the run stops."""
 
     def __init__(self):
+        self.signals = (signal.SIGTERM, signal.SIGINT)
         self.signum: int | None = None
         self.in_training = False
+        self.children = ()
         self._previous = {}
 
     def _handle(self, signum, frame) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signum)
         if self.in_training and self.signum is None:
             self.signum = signum
             return
@@ -51,9 +57,17 @@ class StopRequest:
         raise Interrupted(signum)
 
     def __enter__(self) -> "StopRequest":
-        for signum in self.SIGNALS:
+        for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
+
+    def reclaim(self, children=()) -> None:
+        """Handle the signals again after a Lightning Trainer has put its own handler first (it does at
+        every fit and test): under DDP that handler runs a collective inside the signal handler, which can
+        meet a different collective on another process. `children`: the processes to pass signals on to."""
+        self.children = tuple(children)
+        for signum in self._previous:
+            signal.signal(signum, self._handle)
 
     def __exit__(self, *exc) -> None:
         for signum, handler in self._previous.items():
@@ -112,14 +126,15 @@ class DataOrder:
         draws its order from the generator as it is now). The global random states go with it."""
         generator = self._pass_start if trained is not None else (
             None if self.generator is None else self.generator.get_state())
-        self.position = {"generator": generator, "skip": trained or 0, "mid_epoch": trained is not None,
-                         "random": random_states()}
+        self.position = every_rank({"generator": generator, "skip": trained or 0, "mid_epoch": trained is not None,
+                                    "random": random_states()})  # under DDP each process's own
 
     def resume_from(self, position: dict) -> None:
         """Continue from a `mark`ed position. Called right before the resumed run draws its first batch:
         after an epoch end the random states are set now, as the uninterrupted run drew that batch from
         them; mid-epoch that batch was drawn before the save, so they wait for the training to start
         (`suite.checkpoints.RunCheckpoint.on_train_start`)."""
+        position = own_state(position)
         if not position:
             return  # saved before any position was marked
         self._resume = (position["generator"], position["skip"])

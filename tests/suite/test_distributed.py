@@ -1,8 +1,11 @@
-"""Data-parallel runs: config checks, ranks and run ids from the environment, and a real 2-process DDP run."""
+"""Data-parallel runs: config checks, ranks and run ids from the environment, and real 2-process DDP runs
+(slow tier): tested over the whole split, killed and resumed, stopped by SIGTERM."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,12 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from suite.config import validate
-from suite.distributed import RUN_ID_VARIABLE, evaluation_sampler, global_rank, processes_share, shared_run_id
+from suite.distributed import (BY_RANK, RUN_ID_VARIABLE, evaluation_sampler, global_rank, own_state, processes_share,
+                               shared_run_id)
 from suite.errors import UserError
+from suite.results import read_metrics
+from suite.resume import LAST
+from tests.suite.test_resume import DETERMINISTIC, trained
 
 LAUNCH_ENVIRONMENT = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_ID",
                       RUN_ID_VARIABLE)
@@ -107,3 +114,123 @@ def test_two_process_ddp_run_tests_the_whole_split_like_one_process(tmp_path, sy
     checkpoint = torch.load(run_dirs[0] / "checkpoints" / "fit" / "last.ckpt", weights_only=False)
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["initial_lr"] == pytest.approx(0.05 * 64 / 32)
     assert len(list((tmp_path / "wandb").glob(f"offline-run-*-{run_dirs[0].name}"))) == 1  # one W&B run
+
+
+# A short deterministic 2-process run; an epoch is 6 batches per process, so step 8 lies inside the second
+# epoch, where the distributed sampler's order depends on its epoch.
+DDP_RUN = [*DETERMINISTIC, "task=cls", "model.name=resnet10t", "trainer.devices=2", "trainer.strategy=ddp",
+           "trainer.max_epochs=3", "trainer.limit_train_batches=6"]
+INSIDE_SECOND_EPOCH = 8
+
+
+def ddp_run(runs: Path, run_id: str, *arguments: str) -> subprocess.Popen:
+    """``python -m suite`` with 2 gloo processes, in a process group of its own (Lightning starts rank 1)."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    environment.pop(RUN_ID_VARIABLE, None)
+    return subprocess.Popen([sys.executable, "-m", "suite", *DDP_RUN, f"paths.runs={runs}", f"run_id={run_id}",
+                             *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=environment, start_new_session=True)
+
+
+def finished(process: subprocess.Popen) -> str:
+    """Wait for `process` to succeed; its stderr."""
+    _, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr[-3000:]
+    return stderr
+
+
+def checkpoint_at(path: Path, process: subprocess.Popen, step: int) -> None:
+    """Wait until `process`'s checkpoint at `path` holds `step` optimizer steps or more."""
+    while not (path.is_file() and torch.load(path, weights_only=True, map_location="cpu")["global_step"] >= step):
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.3)
+
+
+def group_ended(process: subprocess.Popen, within_s: float = 60) -> bool:
+    """Whether every process of `process`'s group (rank 0 and the rank 1 it started) has exited."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def loader_positions(checkpoint: Path) -> list[dict]:
+    """The training loader's saved position of each process (rank order)."""
+    (loader,) = torch.load(checkpoint, weights_only=True)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    return loader[BY_RANK]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    """metrics.json of the DDP_RUN that nothing stopped."""
+    runs = tmp_path_factory.mktemp("ddp-whole")
+    finished(ddp_run(runs, "whole", "trainer.checkpoint_every_min=0.002"))
+    return read_metrics(runs / "cls" / "bn" / "whole" / "metrics.json")
+
+
+@pytest.mark.slow
+def test_a_ddp_run_killed_inside_an_epoch_resumes_to_the_same_metrics(tmp_path, uninterrupted):
+    # Checkpoints at every batch: the kill lands after a mid-epoch one, in the second epoch.
+    run_dir = tmp_path / "cls" / "bn" / "killed"
+    killed = ddp_run(tmp_path, "killed", "trainer.checkpoint_every_min=0.002")
+    checkpoint_at(run_dir / "checkpoints" / "fit" / LAST, killed, INSIDE_SECOND_EPOCH)
+    os.killpg(killed.pid, signal.SIGKILL)  # both processes, as a node failure would
+    assert killed.wait() == -signal.SIGKILL and group_ended(killed)
+    positions = loader_positions(run_dir / "checkpoints" / "fit" / LAST)
+    assert len(positions) == 2 and all(position["mid_epoch"] for position in positions)
+    print(f"killed after {positions[0]['skip']} batches of the second epoch")
+
+    assert "Restored all states from the checkpoint" in finished(ddp_run(tmp_path, "killed",
+                                                                        "trainer.checkpoint_every_min=0.002"))
+    resumed = read_metrics(run_dir / "metrics.json")
+    assert resumed["status"] == "finished" and resumed["world_size"] == 2
+    assert [entry["status"] for entry in resumed["interruptions"]] == ["killed"]
+    assert trained(resumed) == trained(uninterrupted)
+    assert uninterrupted["metrics"]["test/acc"] > 0.2  # learned: chance is 0.1
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_ddp_run_checkpoints_once_and_every_process_stops(tmp_path, uninterrupted):
+    # No periodic checkpoints: the one inside an epoch is the signal's.
+    run_dir = tmp_path / "cls" / "bn" / "termed"
+    checkpoint = run_dir / "checkpoints" / "fit" / LAST
+    termed = ddp_run(tmp_path, "termed")
+    checkpoint_at(checkpoint, termed, 6)  # the first epoch's end
+    time.sleep(2.0)
+    termed.send_signal(signal.SIGTERM)  # the launching process (rank 0) only, as `kill PID` does
+    _, stderr = termed.communicate(timeout=300)
+    assert termed.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert group_ended(termed), "rank 1 did not exit"
+    assert stderr.count("normsuite: interrupted: stopped by SIGTERM") == 2  # each process's one line
+    assert read_metrics(run_dir / "metrics.json")["status"] == "interrupted"
+    assert [path.name for path in checkpoint.parent.iterdir()] == [LAST]  # one file, no temporary left
+    positions = loader_positions(checkpoint)
+    # Both processes stopped at the same batch of the second epoch (the one checkpoint), each its own state.
+    assert len(positions) == 2 and positions[0]["mid_epoch"] and positions[0]["skip"] == positions[1]["skip"] > 0
+
+    assert "Restored all states from the checkpoint" in finished(ddp_run(tmp_path, "termed"))  # continued
+    resumed = read_metrics(run_dir / "metrics.json")
+    assert [entry["status"] for entry in resumed["interruptions"]] == ["interrupted"]
+    assert trained(resumed) == trained(uninterrupted)
+
+
+def test_a_process_continues_from_its_own_saved_state():
+    saved = {BY_RANK: [{"skip": 3}, {"skip": 3, "rank": 1}]}
+    assert own_state({"skip": 3}) == {"skip": 3}  # written by one process
+    with pytest.raises(UserError, match="written by 2 processes and this run has 1"):
+        own_state(saved)
+
+
+def test_continuing_with_another_number_of_processes_is_refused(make_config, tmp_path):
+    from suite.run import run
+
+    run(make_config("task=cls", "model.name=resnet10t", "trainer.checkpoint=true", "trainer.limit_train_batches=2",
+                    "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "run_id=one"))
+    record = tmp_path / "runs" / "cls" / "bn" / "one" / "metrics.json"
+    record.write_text(record.read_text().replace('"status": "finished"', '"status": "running"'))
+    with pytest.raises(UserError, match="ran with 1 DDP process.*would continue with 2"):
+        validate(make_config("trainer.strategy=ddp", "trainer.devices=2", "run_id=one"))
