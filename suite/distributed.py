@@ -10,6 +10,7 @@ directory, metrics.json, checkpoints and the W&B run.
 from __future__ import annotations
 
 import os
+import signal
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,17 @@ def shared_run_id(trainer_cfg) -> str | None:
     if _under_srun(trainer_cfg):
         return f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
     return None
+
+
+def requeue_signal() -> int | None:
+    """The signal with which submitit asks a job to stop before Slurm preempts it or its time limit ends
+    (``--signal=USR2@signal_delay_s``; SIGUSR2 unless ``SUBMITIT_PREEMPT_SIGNAL`` names another), when this
+    process is a submitit job (``SUBMITIT_FOLDER``, set by submitit's job runner); else None. A run stops
+    on it as on SIGTERM (checkpoint, status interrupted); its study cell then hands it back to submitit,
+    which requeues the job (`suite.study.cell.run_cell`)."""
+    if "SUBMITIT_FOLDER" not in os.environ:
+        return None
+    return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.distributed import every_rank, own_state
+from suite.distributed import every_rank, own_state, requeue_signal
 from suite.errors import Interrupted
 
 LAST = "last.ckpt"
@@ -33,14 +33,15 @@ def resume_value(value) -> str | None:
 
 
 class StopRequest:
-    """SIGTERM/SIGINT handlers for one run. Inside a training loop a signal only sets `signum`
+    """SIGTERM/SIGINT handlers for one run (and submitit's requeue signal in a submitit job,
+    `suite.distributed.requeue_signal`). Inside a training loop a signal only sets `signum`
     (the loop checkpoints at the end of the batch and raises `Interrupted`; under DDP every process
     stops at the same batch, `suite.checkpoints.RunCheckpoint`); outside one, or at a second signal,
     the handler raises `Interrupted` at once. The signal is passed on to the `children` (the DDP
     processes this one launched), so that every process of the run stops."""
 
     def __init__(self):
-        self.signals = (signal.SIGTERM, signal.SIGINT)
+        self.signals = (signal.SIGTERM, signal.SIGINT, *filter(None, [requeue_signal()]))
         self.signum: int | None = None
         self.in_training = False
         self.children = ()

@@ -7,6 +7,10 @@ cells in parallel processes). Each job:
   earlier attempt left unfinished (``resume=auto``); a corrupt record is reported and its cell run again;
 - otherwise runs it with `suite.run.run`, using ``cores // n_jobs`` torch threads so
   parallel cells do not oversubscribe the cores;
+- in a submitit job (Slurm, or submitit_local), stops at submitit's requeue signal like at SIGTERM
+  (checkpoint, status interrupted) and then hands the signal back to submitit, whose handler requeues
+  the job: the same cell comes back, finds its record unfinished and continues (same run id,
+  ``resume=auto``);
 - catches every exception, so one failed cell never stops the sweep, and makes sure
   the failure is on disk: `RunSession` writes metrics.json for failures inside a run,
   this job writes it for those before the session starts (a config the task rejects,
@@ -15,6 +19,7 @@ cells in parallel processes). Each job:
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import traceback
@@ -25,6 +30,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from suite.config import CONFIG_DIR
+from suite.distributed import requeue_signal
 from suite.errors import Interrupted
 from suite.results import CorruptFile, read_metrics, write_json_atomic
 from suite.run import run
@@ -65,8 +71,9 @@ def written_since(metrics_path, since: float) -> bool:
 
 def has_landed(metrics_path, since: float) -> bool:
     """The cell's run, started after `since`, has ended (a run writes ``running`` when it starts; an
-    earlier attempt's record stays until then, for the run to continue it)."""
-    return written_since(metrics_path, since) and cell_status(metrics_path) not in ("running", "corrupt")
+    earlier attempt's record stays until then, for the run to continue it). ``interrupted`` has not: under
+    submitit the job was requeued and comes back; otherwise the sweep is being stopped."""
+    return written_since(metrics_path, since) and cell_status(metrics_path) not in ("running", "corrupt", "interrupted")
 
 
 def clear_corrupt(metrics_path) -> None:
@@ -102,7 +109,11 @@ def run_cell(cfg: DictConfig, threads: int) -> str:
     torch.set_num_threads(threads)
     try:
         run(cfg)
-    except Interrupted:
+    except Interrupted as stop:
+        if stop.signum == requeue_signal():
+            # Submitit's handler is back in place (the run restored it): it requeues this job and exits
+            # (on Slurm task 0; other tasks return here and end with the interruption).
+            signal.raise_signal(stop.signum)
         raise  # the study is being stopped: its run wrote a checkpoint and status interrupted
     except Exception as error:  # noqa: BLE001 - a failed cell is a result; the sweep goes on
         traceback.print_exc(file=sys.stderr)

@@ -23,7 +23,7 @@ from pathlib import Path
 from suite.config import compose_config
 from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
-from suite.study.cell import clear_corrupt, has_landed, is_finished
+from suite.study.cell import clear_corrupt, has_landed, is_finished, written_since
 from suite.study.grid import Cell, expand_grid, runs, sweep_groups, sweep_overrides
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
 from suite.study.stop import stop_sweep
@@ -71,7 +71,7 @@ def describe(cell: Cell, runs_dir: Path) -> str:
         metric = record["main_metric"]
         value = record["metrics"].get(metric, float("nan"))
         return f"{where}: {metric}={value:.4f} ({record.get('wall_time_s', 0):.0f} s)"
-    return f"{where}: FAILED {record['error']}"
+    return f"{where}: {record['status'].upper()} {record['error'] or ''}".rstrip()
 
 
 def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int,
@@ -108,9 +108,10 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
             stop_sweep(process)
             raise
         exit_code = process.wait()
-    for cell in waiting:  # its process died before the cell ended: the next attempt continues it
-        error = f"no result: the {task} sweep ended (exit code {exit_code}) before this cell ran; see {log_path}"
-        write_json_atomic(cell.metrics_path(runs_dir), unrun_record(cell, error))
+    for cell in waiting:  # the sweep ended before the cell did: the next attempt continues it
+        if not written_since(cell.metrics_path(runs_dir), started):  # never started: say why it has no result
+            error = f"no result: the {task} sweep ended (exit code {exit_code}) before this cell ran; see {log_path}"
+            write_json_atomic(cell.metrics_path(runs_dir), unrun_record(cell, error))
         print(f"  {describe(cell, runs_dir)}", flush=True)
     return exit_code
 

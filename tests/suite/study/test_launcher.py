@@ -1,6 +1,12 @@
-"""The study's launcher choice: Hydra overrides per launcher, resource checks, and a real submitit_local study."""
+"""The study's launcher choice: Hydra overrides per launcher, resource checks, a real submitit_local study,
+and a cell that submitit asks to stop (preemption, time limit) being requeued and continuing."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,7 @@ from suite.study import runner
 from suite.study.grid import expand_grid
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
 from suite.study.profile import load_profile
+from tests.suite.test_resume import DETERMINISTIC, trained
 
 TWO_EPOCHS = "task_overrides.cls=['trainer.max_epochs=2','trainer.limit_val_batches=1','model.name=resnet10t']"
 
@@ -66,3 +73,35 @@ def test_submitit_local_study_runs_each_cell_as_a_job(tmp_path):
         assert record["metrics"]["test/acc"] > 0.3  # learned: chance is 0.1
     job_logs = list((tmp_path / "submitit" / "cls").glob("*/*_log.out"))
     assert len(job_logs) == len(cells)  # one submitit job per cell
+
+
+@pytest.mark.slow
+def test_a_cell_submitit_asks_to_stop_is_requeued_and_continues_from_its_checkpoint(tmp_path):
+    # Two cells of one sweep, each a submitit_local job: "requeued" gets submitit's preemption signal
+    # (SIGUSR2, what Slurm sends before preempting it or ending its time) inside its second epoch.
+    runs = tmp_path / "cells"
+    command = [sys.executable, "-m", "suite.study.cell", "-m", *DETERMINISTIC, "task=cls", "model.name=resnet10t",
+               "trainer.max_epochs=3", "trainer.limit_train_batches=8", f"paths.runs={runs}", "run_id=whole,requeued",
+               "hydra/launcher=submitit_local", f"hydra.launcher.submitit_folder={tmp_path / 'submitit' / '%j'}",
+               "hydra.launcher.timeout_min=20", "hydra.launcher.cpus_per_task=1", f"hydra.sweep.dir={tmp_path / 'hydra'}"]
+    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run_dir = runs / "cls" / "bn" / "requeued"
+    checkpoint = run_dir / "checkpoints" / "fit" / "last.ckpt"
+    while not checkpoint.is_file():  # the first epoch's end
+        assert sweep.poll() is None, sweep.stderr.read()[-3000:]
+        time.sleep(0.3)
+    time.sleep(2.0)
+    os.kill(int((run_dir / ".lock").read_text()), signal.SIGUSR2)  # the job's process, which holds the run's lock
+    _, stderr = sweep.communicate(timeout=900)
+    assert sweep.returncode == 0, stderr[-3000:]
+
+    record, whole = read_metrics(run_dir / "metrics.json"), read_metrics(runs / "cls" / "bn" / "whole" / "metrics.json")
+    assert record["status"] == "finished"
+    assert [(entry["status"], entry["error"]) for entry in record["interruptions"]] == [
+        ("interrupted", "Interrupted: stopped by SIGUSR2")]  # checkpointed, not failed
+    logs = "".join(path.read_text() for path in (tmp_path / "submitit").glob("*/*_log.*"))
+    assert "Requeued job" in logs  # by submitit, which ran the same cell again in the same job
+    assert "Restored all states from the checkpoint" in logs  # continued, not restarted
+    assert trained(record) == trained(whole)
+    assert whole["metrics"]["test/acc"] > 0.2  # learned: chance is 0.1
