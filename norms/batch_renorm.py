@@ -99,17 +99,26 @@ class BatchRenorm(FollowsTrainingProgress, nn.Module):
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         check_statistic_size(x.numel() // self.num_channels, x, type(self).__name__,
                              "per channel over the batch and positions")
-        with torch.no_grad():  # r and d are constants in backward
+        with torch.no_grad():
             batch_mean, batch_var = torch.batch_norm_update_stats(x, None, None, 0.0)
+        weight, bias = self.renormalizing_affine(batch_mean, batch_var, x.numel() // self.num_channels)
+        # (x - μ_B)/σ_B · r + d, then the affine: batch norm's kernel with weight·r and bias + weight·d.
+        return F.batch_norm(x, None, None, weight.to(x.dtype), bias.to(x.dtype), True, 0.0, self.eps)
+
+    def renormalizing_affine(self, batch_mean: torch.Tensor, batch_var: torch.Tensor,
+                             count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight·r, bias + weight·d), each (C,), for a batch of `count` values per channel with mean and
+        biased variance `batch_mean`, `batch_var` (C,); updates the running statistics with them. r and d
+        are constants in backward; weight and bias keep their gradients."""
+        with torch.no_grad():
             running_std = (self.running_var + self.eps).sqrt()
             r_max, d_max = self.current_bounds()
             r = ((batch_var + self.eps).sqrt() / running_std).clamp(1.0 / r_max, r_max)
             d = ((batch_mean - self.running_mean) / running_std).clamp(-d_max, d_max)
-            self._update_running_stats(batch_mean, batch_var, x.numel() // self.num_channels)
-        # (x - μ_B)/σ_B · r + d, then the affine: batch norm's kernel with weight·r and bias + weight·d.
+            self._update_running_stats(batch_mean, batch_var, count)
         weight = r if self.weight is None else self.weight * r
         bias = d if self.bias is None else self.bias + self.weight * d
-        return F.batch_norm(x, None, None, weight.to(x.dtype), bias.to(x.dtype), True, 0.0, self.eps)
+        return weight, bias
 
     def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
         self.num_batches_tracked.add_(1)

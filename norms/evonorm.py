@@ -68,9 +68,8 @@ class EvoNormB0(_EvoNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.num_channels, type(self).__name__)
         if self.training:
-            count = x.numel() // self.num_channels
+            var, count = self.batch_variance(x)
             check_statistic_size(count, x, type(self).__name__, "per channel over the batch and positions")
-            var = x.var((0, *spatial_dims(x)), unbiased=False)
             with torch.no_grad():
                 self.running_var.lerp_((var * (count / (count - 1))).to(self.running_var.dtype), self.momentum)
         else:
@@ -80,6 +79,11 @@ class EvoNormB0(_EvoNorm):
         if self.v is not None:
             instance_std = torch.addcmul(instance_std, x, channel_view(self.v, x.dim()))
         return self._affine(x / torch.maximum(batch_std, instance_std))
+
+    def batch_variance(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """var_B (C,), the biased variance per channel over the batch and positions (differentiable), and
+        the number of values it covers per channel."""
+        return x.var((0, *spatial_dims(x)), unbiased=False), x.numel() // self.num_channels
 
     def extra_repr(self) -> str:
         return (f"{self.num_channels}, eps={self.eps}, momentum={self.momentum}, "

@@ -1,4 +1,5 @@
-"""Synchronized batch statistics across processes: ``convert_sync`` and ``SyncBatchGroupNorm``.
+"""Synchronized batch statistics across processes: ``convert_sync``, ``SyncBatchGroupNorm``,
+``SyncBatchRenorm`` and ``SyncEvoNormB0``.
 
 With data-parallel training each process sees only its shard of the batch; bn and bgn then normalize with
 the statistics of that shard. ``convert_sync`` swaps them for ``SyncBatchGroupNorm``, whose per-group mean
@@ -8,6 +9,8 @@ BatchNorm (Ioffe & Szegedy, 2015; Zhou et al., 2020 for BGN). BatchNorm is the G
 Forward: one all-gather of each process's per-group (count, mean, M2) — M2 the sum of squared deviations —
 merged with Chan et al.'s (1979) parallel formula, which stays accurate where sums of squares would cancel.
 Backward: one all-reduce of the per-group sums of ĝ = dy·weight and ĝ·x̂ that the input gradient needs.
+brn (Ioffe, 2017) and evonorm_b0 (Liu et al., 2020) use the same all-gather for their per-channel batch
+moments (`GlobalMoments`, differentiable: its backward is one all-reduce of the moments' gradients).
 Only torch.distributed is used, so it runs on CPU with gloo as on CUDA with NCCL.
 """
 import torch
@@ -17,6 +20,9 @@ from torch.autograd.function import once_differentiable
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .batch_group_norm import BatchGroupNorm, eager_backward, group_moments, normalize
+from .batch_renorm import BatchRenorm
+from .evonorm import EvoNormB0
+from .ghost import uses_batch_statistics
 from .checks import check_input, check_statistic_size
 from .norm_activation import NormActivation
 from .precision import statistics_dtype
@@ -47,6 +53,45 @@ def _merge_moments(gathered: torch.Tensor, num_groups: int) -> tuple[torch.Tenso
     return total, mean, m2_total / total
 
 
+def _gather_moments(x: torch.Tensor, num_groups: int, process_group):
+    """(global count, mean (G,), biased var (G,)) of x's groups over every process's shard: one all-gather."""
+    local = _local_group_moments(x, num_groups)
+    gathered = [torch.empty_like(local) for _ in range(_world_size(process_group))]
+    dist.all_gather(gathered, local, group=process_group)
+    return _merge_moments(torch.stack(gathered), num_groups)
+
+
+class GlobalMoments(torch.autograd.Function):
+    """Per-group mean and biased variance of x over the global batch of ``process_group``, differentiable,
+    for layers that normalize with them in eager ops (brn, evonorm_b0: G = C).
+
+    ``apply(x, num_groups, process_group) -> (count, mean, var)``: x (N, C, *) with contiguous groups of C/G
+    channels, N the local batch; mean and var (G,) in ``statistics_dtype(x)``; count (values per group over
+    all shards) not differentiable. Backward: the gradients with respect to mean and var are summed over the
+    processes (the global batch's loss is the sum of the shards'; one all-reduce), then per group
+    dx = (g_mean + 2·g_var·(x - mean)) / count.
+    """
+
+    @staticmethod
+    def forward(ctx, x, num_groups: int, process_group):
+        count, mean, var = _gather_moments(x, num_groups, process_group)
+        ctx.save_for_backward(x, mean, count)
+        ctx.num_groups, ctx.process_group = num_groups, process_group
+        ctx.mark_non_differentiable(count)
+        return count, mean, var
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, _grad_count, grad_mean, grad_var):
+        x, mean, count = ctx.saved_tensors
+        grads = torch.stack([grad_mean, grad_var]).to(count.dtype)
+        dist.all_reduce(grads, group=ctx.process_group)
+        grad_mean, grad_var = (grads / count).unsqueeze(-1)  # (G, 1) each
+        grouped = x.reshape(x.shape[0], ctx.num_groups, -1).to(count.dtype)
+        grad_x = grad_mean + 2 * grad_var * (grouped - mean.unsqueeze(-1))
+        return grad_x.reshape(x.shape).to(x.dtype), None, None
+
+
 class SyncBatchGroupNormFunction(torch.autograd.Function):
     """Training-mode BGN over the global batch of ``process_group``.
 
@@ -63,10 +108,7 @@ class SyncBatchGroupNormFunction(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # mixed precision: fp32 statistics
     def forward(ctx, x, weight, bias, num_groups: int, eps: float, process_group):
-        local = _local_group_moments(x, num_groups)
-        gathered = [torch.empty_like(local) for _ in range(_world_size(process_group))]
-        dist.all_gather(gathered, local, group=process_group)
-        count, mean, var = _merge_moments(torch.stack(gathered), num_groups)
+        count, mean, var = _gather_moments(x, num_groups, process_group)
         invstd = torch.rsqrt(var + eps)
         y = normalize(x, mean, var, weight, bias, eps, False)
         ctx.save_for_backward(x, weight, mean, invstd, count)
@@ -125,8 +167,67 @@ class SyncBatchGroupNorm(BatchGroupNorm):
         return y
 
 
+class SyncBatchRenorm(BatchRenorm):
+    """``BatchRenorm`` (brn) whose batch mean and variance, and so r, d and the running statistics, span the
+    global batch of ``process_group`` (`GlobalMoments`); with one process, or in eval mode, ``BatchRenorm``.
+    Made by ``convert_sync`` from a brn layer (its parameters, buffers and settings).
+
+    Shape: input (N, C, *) with N the local batch; output the same.
+    """
+
+    process_group = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or _world_size(self.process_group) == 1:
+            return super().forward(x)
+        check_input(x, self.num_channels, type(self).__name__)
+        count, mean, var = GlobalMoments.apply(x, self.num_channels, self.process_group)
+        values = int(count)  # a host sync, as in SyncBatchGroupNorm
+        check_statistic_size(values, x, type(self).__name__, "per channel over the global batch and positions")
+        weight, bias = self.renormalizing_affine(mean.detach(), var.detach(), values)
+        shape = (1, self.num_channels, *([1] * (x.dim() - 2)))
+        x_hat = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return (x_hat * weight.view(shape) + bias.view(shape)).to(x.dtype)
+
+
+class SyncEvoNormB0(EvoNormB0):
+    """``EvoNormB0`` whose batch variance (and running variance) spans the global batch of ``process_group``
+    (`GlobalMoments`); its instance variance stays per sample. With one process, or in eval mode,
+    ``EvoNormB0``. Made by ``convert_sync`` from an evonorm_b0 layer.
+
+    Shape: input (N, C, *) with N the local batch; output the same.
+    """
+
+    process_group = None
+
+    def batch_variance(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        if _world_size(self.process_group) == 1:
+            return super().batch_variance(x)
+        count, _, var = GlobalMoments.apply(x, self.num_channels, self.process_group)
+        return var, int(count)
+
+
+# Layers whose state is the plain layer's, under a class that takes its batch statistics globally.
+SYNCHRONIZED_CLASSES = {BatchRenorm: SyncBatchRenorm, EvoNormB0: SyncEvoNormB0}
+
+
+def _same_state_as(old: nn.Module, cls: type[nn.Module], process_group) -> nn.Module:
+    """A `cls` module with `old`'s settings, parameters, buffers and mode (the same tensors, not copies)."""
+    new = cls.__new__(cls)
+    new.__dict__.update({key: dict(value) if isinstance(value, dict) else value
+                         for key, value in old.__dict__.items()})
+    new.process_group = process_group
+    return new
+
+
 def _synchronized(old: nn.Module, process_group) -> nn.Module:
-    """The SyncBatchGroupNorm for a bn (G = C) or bgn layer, sharing its parameters and buffers."""
+    """The synchronized layer for a bn (G = C) or bgn layer (a SyncBatchGroupNorm), a brn or an evonorm_b0
+    layer, sharing its parameters and buffers."""
+    if type(old) in SYNCHRONIZED_CLASSES:
+        return _same_state_as(old, SYNCHRONIZED_CLASSES[type(old)], process_group)
+    if not isinstance(old, (_BatchNorm, BatchGroupNorm)):
+        raise ValueError(f"convert_sync has no synchronized version of {type(old).__name__}, which takes "
+                         f"statistics over the batch: train it with trainer.sync_norms=false or on one process")
     if getattr(old, "group_layout", "contiguous") != "contiguous":
         raise ValueError(f"convert_sync supports group_layout='contiguous' only, got {old.group_layout!r}; "
                          f"train with norm.group_layout=contiguous or on one process")
@@ -146,17 +247,21 @@ def _synchronized(old: nn.Module, process_group) -> nn.Module:
 
 
 def _is_batch_statistics_layer(module: nn.Module) -> bool:
-    return isinstance(module, (_BatchNorm, BatchGroupNorm)) and not isinstance(module, SyncBatchGroupNorm)
+    synchronized = (SyncBatchGroupNorm, *SYNCHRONIZED_CLASSES.values())
+    return uses_batch_statistics(module) and not isinstance(module, synchronized)
 
 
 def convert_sync(module: nn.Module, process_group=None) -> nn.Module:
     """Replace every bn (``_BatchNorm``: normsuite's, torch's, timm's) and bgn layer of ``module`` by a
-    ``SyncBatchGroupNorm`` over ``process_group`` (None: the default group), in place; return the module.
+    ``SyncBatchGroupNorm`` over ``process_group`` (None: the default group), every brn by a
+    ``SyncBatchRenorm`` and every evonorm_b0 by a ``SyncEvoNormB0``, in place; return the module.
 
     Like ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``: the new layers share the old ones' parameters
     and buffers and keep eps, momentum, affine, track_running_stats, train/eval mode and (for bgn) G; bn
-    becomes G = C. Per-sample norms (gn, ln, in, pn, none) are left alone, and so are layers already
-    synchronized. A module that is itself such a layer is returned replaced (not in place).
+    becomes G = C. Per-sample norms (gn, ln, in, pn, frn, evonorm_s0, none) are left alone, and so are layers
+    already synchronized. A module that is itself such a layer is returned replaced (not in place). Any
+    other layer that takes batch statistics (``norms.uses_batch_statistics``) is refused with a ValueError
+    naming it.
     """
     if _is_batch_statistics_layer(module):
         return _synchronized(module, process_group)

@@ -1,4 +1,6 @@
-"""SyncBatchGroupNorm on 2 gloo processes against the single-process layer on the concatenated batch."""
+"""Synchronized layers (bn, bgn, brn, evonorm_b0) on 2 gloo processes against the single-process layer on the
+concatenated batch."""
+import copy
 import socket
 
 import pytest
@@ -8,7 +10,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import norms
-from norms.sync import SyncBatchGroupNorm, convert_sync
+from norms.sync import SyncBatchGroupNorm, SyncBatchRenorm, SyncEvoNormB0, convert_sync
 
 # (name, build keywords, global input shape, per-process batch sizes): unequal shards, 2-D to 4-D inputs.
 CASES = [
@@ -17,6 +19,10 @@ CASES = [
     ("bn", {}, (7, 8, 5), (4, 3)),
     ("bn", {}, (6, 8), (1, 5)),
     ("bgn", {"num_groups": 8, "momentum": None}, (4, 8, 2, 3), (2, 2)),
+    ("brn", {}, (8, 8, 3, 4), (3, 5)),  # r and d from the global moments; r clipped in the first step
+    ("brn", {"affine": False}, (6, 8), (2, 4)),
+    ("evonorm_b0", {}, (8, 8, 3, 4), (5, 3)),  # global batch variance, per-sample instance variance
+    ("evonorm_b0", {"apply_activation": False}, (5, 8, 6), (2, 3)),
 ]
 STEPS = 2  # two training steps, so running statistics are updated twice
 
@@ -25,8 +31,10 @@ def _layer(name, kw):
     torch.manual_seed(1)
     layer = norms.build(name, 8, **kw)
     with torch.no_grad():
-        layer.weight.uniform_(0.5, 1.5)
-        layer.bias.uniform_(-0.5, 0.5)
+        for parameter in layer.parameters():
+            parameter.uniform_(0.5, 1.5)
+        if layer.bias is not None:
+            layer.bias.uniform_(-0.5, 0.5)
     return layer
 
 
@@ -58,9 +66,10 @@ def _worker(rank, port, result_path):
         layer = convert_sync(_layer(name, kw))
         start = sum(sizes[:rank])
         outputs, input_grads = _run(layer, case, slice(start, start + sizes[rank]))
-        affine_grads = torch.stack([layer.weight.grad, layer.bias.grad])
-        dist.all_reduce(affine_grads)  # the concatenated batch's loss is the sum of the shards' losses
-        results.append((outputs, input_grads, affine_grads, layer.running_mean, layer.running_var))
+        parameter_grads = {name: parameter.grad for name, parameter in layer.named_parameters()}
+        for grad in parameter_grads.values():
+            dist.all_reduce(grad)  # the concatenated batch's loss is the sum of the shards' losses
+        results.append((outputs, input_grads, parameter_grads, dict(layer.named_buffers())))
     torch.save(results, f"{result_path}.{rank}")
     dist.destroy_process_group()
 
@@ -85,15 +94,15 @@ def test_two_processes_match_one_process_on_the_concatenated_batch(two_process_r
     reference = _layer(name, kw)
     outputs, input_grads = _run(reference, case, slice(None))
     for rank in range(2):
-        got_outputs, got_input_grads, affine_grads, running_mean, running_var = two_process_results[rank][index]
+        got_outputs, got_input_grads, parameter_grads, buffers = two_process_results[rank][index]
         shard = slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
         for step in range(STEPS):
             torch.testing.assert_close(got_outputs[step], outputs[step][shard], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(got_input_grads[step], input_grads[step][shard], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(affine_grads, torch.stack([reference.weight.grad, reference.bias.grad]),
+        torch.testing.assert_close(parameter_grads, {name: p.grad for name, p in reference.named_parameters()},
                                    atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(running_mean, reference.running_mean, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(running_var, reference.running_var, atol=1e-5, rtol=1e-5)
+        # running statistics (and brn's, bn's step counts)
+        torch.testing.assert_close(buffers, dict(reference.named_buffers()), atol=1e-5, rtol=1e-5)
 
 
 def test_convert_sync_keeps_parameters_buffers_and_settings():
@@ -122,3 +131,27 @@ def test_one_process_is_batch_group_norm():
     plain, synced = _layer("bgn", {"num_groups": 4}), convert_sync(_layer("bgn", {"num_groups": 4}))
     torch.testing.assert_close(synced(x), plain(x), atol=0, rtol=0)
     torch.testing.assert_close(synced.running_var, plain.running_var, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name, synchronized", [("brn", SyncBatchRenorm), ("evonorm_b0", SyncEvoNormB0)])
+def test_brn_and_evonorm_b0_become_their_synchronized_layers_with_the_same_state(name, synchronized):
+    layer = _layer(name, {"momentum": 0.3})
+    layer.running_var.fill_(2.0)
+    plain = copy.deepcopy(layer)
+    model = convert_sync(nn.Sequential(layer).eval())
+    assert type(model[0]) is synchronized and model[0].momentum == 0.3 and not model[0].training
+    assert model[0].weight is layer.weight and model[0].running_var is layer.running_var
+    assert model[0].state_dict().keys() == layer.state_dict().keys()
+    x = torch.randn(3, 8, 4)
+    torch.testing.assert_close(model(x), plain.eval()(x), atol=0, rtol=0)
+    for _ in range(2):  # one process: the plain layer, running statistics included
+        torch.testing.assert_close(model.train()(x), plain.train()(x), atol=0, rtol=0)
+    torch.testing.assert_close(model[0].running_var, plain.running_var, atol=0, rtol=0)
+
+
+def test_a_batch_statistics_layer_without_a_synchronized_version_is_refused():
+    class BatchMeanNorm(nn.Module):
+        uses_batch_statistics = True
+
+    with pytest.raises(ValueError, match="no synchronized version of BatchMeanNorm.*trainer.sync_norms=false"):
+        convert_sync(nn.Sequential(nn.Linear(2, 2), BatchMeanNorm()))
