@@ -49,11 +49,14 @@ def check_group_choices(overrides: list[str]) -> None:
             raise UserError(f"unknown {group} '{value}': choose {group}= one of {', '.join(group_options(group))}")
 
 
-def _one_line(error: Exception) -> str:
+def _one_line(error: Exception, overrides: list[str]) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = " ".join(lines)
     if "not in struct" in text or "Could not override" in text:
         key = text.split("'")[1] if "'" in text else "?"
+        given = [override.split("=", 1)[1] for override in overrides if override.split("=", 1)[0] == key]
+        if given and given[-1].lstrip().startswith("{"):  # a mapping with keys the config's mapping lacks
+            return f"'{key}' has no such entries yet: add them with ++{key}={given[-1]}"
         return f"unknown config key '{key}': check its spelling against configs/ (add new keys with +{key}=...)"
     return lines[0] if lines else type(error).__name__
 
@@ -65,7 +68,7 @@ def compose_config(overrides: list[str]) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as error:
-        raise UserError(_one_line(error)) from None
+        raise UserError(_one_line(error, overrides)) from None
     return cfg
 
 
@@ -159,7 +162,7 @@ def validate(cfg: DictConfig):
             raise UserError(f"{missing[0]} is required: set {missing[0]}=...")
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as error:
-        raise UserError(_one_line(error)) from None
+        raise UserError(_one_line(error, overrides)) from None
     if cfg.norm.name not in norms.available():
         raise UserError(f"unknown norm '{cfg.norm.name}': set norm= one of {', '.join(norms.available())}")
     check_values(cfg, RULES)

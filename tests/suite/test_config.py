@@ -18,6 +18,7 @@ BAD_INPUTS = [
     (["data=mnist9"], "unknown data 'mnist9'"),
     (["trainer.max_epoch=3"], "unknown config key 'trainer.max_epoch'"),
     (["norm=gn", "norm.momentum=0.1"], "unknown config key 'norm.momentum'"),
+    (["model.kwargs={drop_rate: 0.1}"], "add them with ++model.kwargs={drop_rate: 0.1}"),
     (["norm.name=whitening"], "unknown norm 'whitening': set norm= one of"),
     (["model.name=resnet_9000"], "unknown timm model 'resnet_9000'"),
     (["data=imagefolder"], "data.root is required: set data.root="),
