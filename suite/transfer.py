@@ -160,11 +160,27 @@ def load_backbone(module, source: PretrainedRun) -> dict[str, torch.Tensor]:
     return {f"{backbone}.{key}": value for key, value in loaded.items()}
 
 
+def without_ghost_batches(module: torch.nn.Module) -> torch.nn.Module:
+    """`module` with every ``norms.GhostBatch`` wrapper replaced by the layer it wraps, in place."""
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, norms.GhostBatch):
+                setattr(parent, name, child.norm)
+    return module
+
+
 def module_from_pretrained(task, cfg, datamodule):
-    """The task's module with its backbone from ``model.init``, converted to the run's norm."""
+    """The task's module with its backbone from ``model.init``, converted to the run's norm. A source run
+    with ``trainer.norm_batch_size`` (a study cell on the normalization-batch axis) saved its batch-statistics
+    layers inside ``norms.GhostBatch`` wrappers: they are loaded wrapped alike, then unwrapped, so that this
+    run's own ``trainer.norm_batch_size`` (or none) applies."""
     source = find_pretrained_run(cfg.model.init)
     module = task.module(_with_norm(cfg, source.norm_cfg), datamodule)
+    chunk_size = (source.record["config"].get("trainer") or {}).get("norm_batch_size")
+    if chunk_size:
+        norms.ghost_batches(module, chunk_size)
     load_backbone(module, source)
+    without_ghost_batches(module)
     if OmegaConf.to_container(source.norm_cfg) != OmegaConf.to_container(cfg.norm):
         backbone = module.get_submodule(module.transfer_parts()[0])
         norms.convert(backbone, cfg.norm.name, **norm_options(cfg.norm))

@@ -53,6 +53,25 @@ def batch_norm_layers(state: dict) -> list[str]:
     return [key[: -len(".running_mean")] for key in state if key.endswith(".running_mean")]
 
 
+def test_a_run_with_a_normalization_batch_starts_others_with_plain_layers(make_config, tmp_path):
+    """A run with trainer.norm_batch_size (a study cell on the normalization-batch axis) saved its bn layers
+    inside norms.GhostBatch wrappers: model.init loads every tensor, and the new run's layers are unwrapped
+    (its own normalization batch, or none, applies)."""
+    runs = tmp_path / "runs"
+    run(compose_config([*FAST, f"paths.runs={runs}", *PRETRAIN, "trainer.norm_batch_size=4", "run_id=ghost"]))
+    run_dir = runs / "cls" / "bn" / "ghost"
+    state = torch.load(run_dir / "checkpoints" / "fit" / "last.ckpt", map_location="cpu",
+                       weights_only=False)["state_dict"]
+    assert any(key.endswith(".norm.running_mean") for key in state)  # the wrapped names
+    module = built_module(make_config("task=cls", "norm=bn", "model.name=resnet10t", "data.channels=3",
+                                      "data.image_size=16", f"model.init={run_dir}"))
+    assert not any(isinstance(layer, norms.GhostBatch) for layer in module.modules())
+    loaded = module.state_dict()
+    assert len(loaded) == len(state)
+    for key, tensor in state.items():
+        assert torch.equal(loaded[key.replace(".norm.", ".")], tensor), key
+
+
 @pytest.mark.parametrize("norm", ["gn", "bgn"])
 def test_bn_run_starts_a_run_on_other_data_with_another_norm(make_config, pretrained, tmp_path, norm):
     run_dir, state = pretrained
