@@ -25,13 +25,28 @@ Their cells are the task's cells with ``<key>=<value>`` added, tabulated as thei
 
 A sweep only adds cells: the ids of the cells a profile had before do not change, so a study resumed with
 a grown profile runs only the new ones.
+
+``transfer`` adds pre-train -> fine-tune tables (the GN paper's section 6; `suite.transfer`)::
+
+    transfer:
+      - {task: cls, overrides: [data=digits, data.batch_size=32], batch_sizes: [2, 8, 32], scratch: true}
+
+Pre-training is the task's own cell at the largest batch size (norm and seed alike: no extra run when it is
+in the grid), tabulated as ``<table>, pre-training``; each starts fine-tuning cells, the task's cells with
+``overrides`` added and ``model.init`` the pre-training cell's run directory, at the entry's batch sizes
+(default: the profile's), rows ``<norm> pre-trained``; ``scratch: true`` adds the same cells without
+``model.init`` (rows ``<norm> from scratch``). A fine-tuning cell has ``stage`` 1: its sweep runs after
+those of its task's stage-0 cells, the pre-training among them.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 import norms
 from norms.registry import build_with_group_rule
@@ -57,6 +72,7 @@ class Cell:
     run_batch_size: int | None = None   # the batch size the run uses when it serves several cells
     table: str | None = None            # the report table it is in (None: its task's)
     label: str | None = None            # its row in that table (None: its norm)
+    stage: int = 0                      # 1: starts from a stage-0 cell's run (transfer), so it runs after them
 
     @property
     def run_batch(self) -> int:
@@ -167,16 +183,40 @@ def sweep_cells(profile, sweep) -> list[Cell]:
                                    () if value is None else (f"{sweep.key}={value}",), table, label)]
 
 
+def transfer_cells(profile, entry) -> list[Cell]:
+    """The cells of one entry of ``transfer`` (module docstring): pre-training cells, then per norm its
+    fine-tuning cells from them (and from scratch with ``scratch: true``)."""
+    if not entry.get("task") or not entry.get("overrides"):
+        raise UserError("each entry of transfer needs task and overrides (the fine-tuning settings on top of the "
+                        "task's, e.g. [data=digits]); one lacks them")
+    task, table = str(entry.task), str(entry.get("table") or f"{entry.task}:transfer")
+    norm_names = [str(norm) for norm in entry.get("norms") or profile.norms]
+    largest = max(int(size) for size in profile.batch_sizes)
+    pretraining = [cell for norm in norm_names
+                   for cell in task_cells(profile, task, [norm], (), f"{table}, pre-training", f"{norm} pre-training")
+                   if cell.batch_size == largest]
+    run_id = CELL_ID.format(norm="${norm.name}", batch=largest, seed="${seed}", digest=pretraining[0].digest)
+    starts = {"pre-trained": (f"model.init=${{paths.runs}}/{task}/${{norm.name}}/{run_id}",)}
+    if entry.get("scratch"):
+        starts["from scratch"] = ()
+    tuning = OmegaConf.merge(profile, {"batch_sizes": list(entry.get("batch_sizes") or profile.batch_sizes)})
+    overrides = tuple(str(item) for item in entry.overrides)
+    return pretraining + [dataclasses.replace(cell, stage=1) for norm in norm_names for start, init in starts.items()
+                          for cell in task_cells(tuning, task, [norm], (*overrides, *init), table, f"{norm} {start}")]
+
+
 def expand_grid(profile) -> list[Cell]:
     """Every cell of `profile`, task-major, then norm, batch size (small first: slowest), seed; then the
-    cells of its ``sweeps``. Per-sample norms' cells on the norm axis share runs (`Cell.run_batch_size`)."""
+    cells of its ``sweeps``, then of its ``transfer`` entries. Per-sample norms' cells on the norm axis share
+    runs (`Cell.run_batch_size`)."""
     for key in ("tasks", "norms", "batch_sizes", "seeds"):
         if not profile[key]:
             raise UserError(f"the study grid needs at least one entry in {key}")
     check_items("batch_sizes", profile.batch_sizes, positive_int)
     check_items("seeds", profile.seeds, non_negative_int)
     cells = [cell for task in profile.tasks for cell in task_cells(profile, str(task), profile.norms)]
-    return cells + [cell for sweep in profile.get("sweeps") or [] for cell in sweep_cells(profile, sweep)]
+    cells += [cell for sweep in profile.get("sweeps") or [] for cell in sweep_cells(profile, sweep)]
+    return cells + [cell for entry in profile.get("transfer") or [] for cell in transfer_cells(profile, entry)]
 
 
 def runs(cells: list[Cell]) -> list[Cell]:
@@ -186,7 +226,8 @@ def runs(cells: list[Cell]) -> list[Cell]:
 
 def sweep_groups(cells: list[Cell]) -> list[list[Cell]]:
     """`cells` (runs of one task) cut into groups that one Hydra sweep covers: same settings, and per norm
-    the same batch sizes and seeds, so the sweep's product of norms x batch sizes x seeds stays in the grid."""
+    the same batch sizes and seeds, so the sweep's product of norms x batch sizes x seeds stays in the grid;
+    groups of stage-0 cells first (transfer: pre-training before the fine-tuning that starts from it)."""
     groups: dict[tuple, list[Cell]] = {}
     for norm in dict.fromkeys(cell.norm for cell in cells):
         for settings in dict.fromkeys(cell.fixed_overrides for cell in cells if cell.norm == norm):
@@ -194,7 +235,7 @@ def sweep_groups(cells: list[Cell]) -> list[list[Cell]]:
             key = (settings, tuple(sorted({cell.run_batch for cell in mine})),
                    tuple(sorted({cell.seed for cell in mine})))
             groups.setdefault(key, []).extend(mine)
-    return list(groups.values())
+    return sorted(groups.values(), key=lambda group: group[0].stage)  # stable: grid order within a stage
 
 
 def sweep_overrides(cells: list[Cell]) -> list[str]:

@@ -13,6 +13,7 @@ from suite.errors import UserError
 from suite.study import grid
 from suite.study.grid import expand_grid, sweep_overrides
 from suite.study.profile import load_profile, profiles
+from tests.suite.study.conftest import SMALL
 
 # quick fixes the optimizer batch (data.batch_size) for its norm axis; on the optimizer axis it must not
 OPTIMIZER_AXIS = ["axis=optimizer", "task_overrides.cls=['trainer.max_epochs=1']"]
@@ -37,7 +38,9 @@ def test_default_profile_is_the_issue_grid():
     assert list(profile.batch_sizes) == [2, 8, 32, 128] and list(profile.seeds) == [0, 1, 2]
     assert profile.study_id == "default" and profile.axis == "norm"
     cells = expand_grid(profile)
-    sweep = [cell for cell in cells if cell.table is not None]
+    sweep = [cell for cell in cells if cell.table is not None and not cell.table.startswith("cls:transfer")]
+    tuning = [cell for cell in cells if cell.table == "cls:transfer"]  # fine-tuned from the cls cells at k = 128
+    assert {cell.label.split()[0] for cell in tuning} == set(profile.norms) and {cell.stage for cell in tuning} == {1}
     # the BGN and GN group-count sweeps; gn + WS and bgn + WS beside the main rows' runs
     assert {cell.table for cell in sweep} == {"cls:bgn norm.num_groups", "cls:gn norm.num_groups",
                                               "cls:weight standardization"}
@@ -185,3 +188,33 @@ def test_run_ids_are_unique_across_tasks_norms_batches_seeds_and_settings():
     ids = [cell.cell_id for cell in grid.runs(expand_grid(profile))]
     assert len(ids) == len(set(ids))
     assert ids == [cell.cell_id for cell in grid.runs(expand_grid(load_profile("default")))]
+
+
+TRANSFER = "transfer=[{task: cls, overrides: ['data=digits'], batch_sizes: [2], scratch: true}]"
+
+
+def test_transfer_fine_tunes_from_the_pretraining_cells_run_directory(tmp_path):
+    """Pre-training is the task's own cell at the largest batch (the same run); each fine-tuning cell's
+    model.init resolves to the run directory of the pre-training cell of its norm and seed."""
+    profile = load_profile("quick", [*SMALL, TRANSFER])
+    cells = expand_grid(profile)
+    main = {(cell.norm, cell.seed): cell for cell in cells if cell.table is None and cell.batch_size == 32}
+    pretraining = [cell for cell in cells if cell.table == "cls:transfer, pre-training"]
+    assert {(cell.norm, cell.seed, cell.cell_id, cell.label) for cell in pretraining} == \
+        {(norm, seed, cell.cell_id, f"{norm} pre-training") for (norm, seed), cell in main.items()}
+    tuning = [cell for cell in cells if cell.table == "cls:transfer"]
+    assert sorted((cell.label, cell.batch_size, cell.seed) for cell in tuning) == sorted(
+        (f"{norm} {start}", 2, seed) for norm in ("bn", "gn") for start in ("pre-trained", "from scratch")
+        for seed in (0, 1, 2))
+    runs_dir = tmp_path / "cells"
+    for cell in tuning:
+        cfg = compose_config([*cell.overrides(), f"paths.runs={runs_dir}"])
+        assert cfg.data.name == "digits" and cfg.trainer.norm_batch_size == 2 and cell.stage == 1
+        source = main[cell.norm, cell.seed].metrics_path(runs_dir).parent
+        assert cfg.model.init == (str(source) if cell.label.endswith("pre-trained") else None)
+    assert len({cell.cell_id for cell in grid.runs(cells)}) == 2 * 2 * 3 + 2 * 2 * 3  # main grid + fine-tuning
+    groups = grid.sweep_groups(grid.runs(cells))
+    stages = [group[0].stage for group in groups]
+    assert stages == sorted(stages) and all(len({cell.stage for cell in group}) == 1 for group in groups)
+    with pytest.raises(UserError, match="each entry of transfer needs task and overrides"):
+        expand_grid(load_profile("quick", ["transfer=[{task: cls}]"]))

@@ -74,6 +74,25 @@ def test_a_grown_profile_resumes_running_only_its_new_cells(tmp_path, monkeypatc
                                                   if cell.norm == "bn"}
 
 
+def test_fine_tuning_sweeps_run_after_every_pretraining_sweep(tmp_path, monkeypatch, small_profile, write_cell):
+    """With part of the pre-training finished (gn's seed 0) the runner still launches every fine-tuning sweep
+    after the sweeps that hold the pre-training cells it starts from."""
+    profile = load_profile("quick", [*SMALL, "transfer=[{task: cls, overrides: ['data=digits'], batch_sizes: [2]}]"])
+    cells = expand_grid(profile)
+    for cell in cells:
+        if (cell.norm, cell.seed, cell.table) == ("gn", 0, None):
+            write_cell(cell, tmp_path / "cells", value=0.5)
+    launched = []
+    monkeypatch.setattr(runner, "sweep", lambda group, *args: launched.append(group) or 0)
+    runner.run_study(profile, tmp_path)
+    stages = [group[0].stage for group in launched]
+    assert stages == sorted(stages) and stages.count(1) >= 1
+    pretraining = {cell.cell_id for cell in cells if cell.table == "cls:transfer, pre-training"}
+    first_tuning = stages.index(1)
+    assert pretraining - {f"gn-bs32-s0-{cells[0].digest}"} <= {cell.cell_id for group in launched[:first_tuning]
+                                                             for cell in group}
+
+
 def test_a_cell_failing_before_its_session_is_recorded(tmp_path):
     cfg = compose_config(["logger.mode=disabled", f"paths.runs={tmp_path}", "run_id=bad", "norm=gn",
                           "norm.eps=-1"])
