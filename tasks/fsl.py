@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
+from suite.checkpoints import ResumableLoader
 from suite.checks import check_values, positive_int
 from suite.distributed import evaluation_sampler
 from suite.errors import UserError
@@ -20,7 +21,7 @@ from suite.models import InputNormalization, norm_layer_from_config
 from suite.task import Task
 from tasks.fewshot.backbones import BACKBONES, build_backbone
 from tasks.fewshot.datasets import EpisodicSplits, build_episodic_splits, episodic_builder
-from tasks.fewshot.episodes import EpisodeDataset, EpisodeShape, check_episode_fits
+from tasks.fewshot.episodes import EpisodeDataset, EpisodeShape, EpochBatches, EpochSampler, check_episode_fits
 from tasks.fewshot.module import PrototypicalModule
 from tasks.fewshot.norm_mode import EVAL_NORM_MODES
 from tasks.fewshot.protonet import DISTANCES
@@ -34,10 +35,11 @@ EVAL_KEYS = ("task.test_ways", "task.test_shots", "task.test_query_shots")
 
 
 class EpisodeDataModule(pl.LightningDataModule):
-    """Loaders of episodes: fresh random train episodes each epoch, the same val and test episodes in
-    every run (seeded by ``task.episode_seed``). Checks that every split holds its episodes."""
+    """Loaders of episodes: fresh random train episodes each epoch (seeded by `run_seed`, the epoch and
+    their position, so a resumed run trains on the same ones), the same val and test episodes in every
+    run (seeded by ``task.episode_seed``). Checks that every split holds its episodes."""
 
-    def __init__(self, splits: EpisodicSplits, task_cfg, num_workers: int):
+    def __init__(self, splits: EpisodicSplits, task_cfg, num_workers: int, run_seed: int):
         super().__init__()
         self.splits = splits
         self.task_cfg = task_cfg
@@ -46,27 +48,30 @@ class EpisodeDataModule(pl.LightningDataModule):
         eval_shape = EpisodeShape(task_cfg.test_ways, task_cfg.test_shots, task_cfg.test_query_shots)
         self.episodes = {}
         for stage, dataset, shape, count, seed, keys in (
-                ("train", splits.train, train_shape, task_cfg.train_episodes, None, TRAIN_KEYS),
+                ("train", splits.train, train_shape, task_cfg.train_episodes, run_seed, TRAIN_KEYS),
                 ("val", splits.val, eval_shape, task_cfg.val_episodes, task_cfg.episode_seed, EVAL_KEYS),
                 ("test", splits.test, eval_shape, task_cfg.test_episodes, task_cfg.episode_seed + 1, EVAL_KEYS)):
             episodes = EpisodeDataset(dataset, shape, count, seed)
             check_episode_fits(episodes.tasks.dataset, shape, f"{splits.name} {stage}", keys)
             self.episodes[stage] = episodes
 
-    def _loader(self, stage: str, tasks_per_batch: int) -> DataLoader:
-        sampler = None if stage == "train" else evaluation_sampler(self.episodes[stage])
-        return DataLoader(self.episodes[stage], batch_size=tasks_per_batch, shuffle=False, drop_last=True,
-                          sampler=sampler,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+    def _workers(self) -> dict:
+        return dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.task_cfg.tasks_per_step)
+    def train_dataloader(self) -> ResumableLoader:
+        episodes = self.episodes["train"]
+        batches = EpochBatches(EpochSampler(episodes), self.task_cfg.tasks_per_step, drop_last=True)
+        return ResumableLoader(episodes, batch_sampler=batches, **self._workers())
+
+    def _evaluation_loader(self, stage: str) -> DataLoader:
+        episodes = self.episodes[stage]
+        return DataLoader(episodes, batch_size=1, sampler=evaluation_sampler(episodes), **self._workers())
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", 1)
+        return self._evaluation_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", 1)
+        return self._evaluation_loader("test")
 
 
 class FewShotTask(Task):
@@ -106,7 +111,7 @@ class FewShotTask(Task):
         splits = build_episodic_splits(cfg)
         log.info("fsl on %s: val episodes from %s; eval_norm_mode=%s", splits.name, splits.val_note,
                  cfg.task.eval_norm_mode)
-        return EpisodeDataModule(splits, cfg.task, cfg.data.num_workers)
+        return EpisodeDataModule(splits, cfg.task, cfg.data.num_workers, cfg.seed)
 
     def module(self, cfg, datamodule: EpisodeDataModule) -> PrototypicalModule:
         splits = datamodule.splits

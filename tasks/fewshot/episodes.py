@@ -14,8 +14,9 @@ from typing import Iterator
 import learn2learn as l2l
 import torch
 from learn2learn.data.transforms import KShots, LoadData, NWays, RemapLabels
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, SequentialSampler
 
+from suite.checkpoints import SkippingBatchSampler
 from suite.errors import UserError
 
 
@@ -84,10 +85,12 @@ def python_random_seed(seed: int | None) -> Iterator[None]:
 class EpisodeDataset(Dataset):
     """`num_episodes` episodes of `shape` from `dataset`, through learn2learn's ``TaskDataset``.
 
-    Item i is ``(support, query, query_labels)`` as `split_episode` returns them. With `seed` None each
-    access draws a fresh episode (training); with a seed, episode i is drawn with Python's `random`
-    seeded by ``seed * 1_000_003 + i``, so validation and test episodes are the same in every epoch,
-    run, norm and seed (they depend only on the seed given here).
+    Item ``i`` is ``(support, query, query_labels)`` as `split_episode` returns them, drawn with Python's
+    `random` seeded by ``seed * 1_000_003 + i``, so validation and test episodes are the same in every
+    epoch, run, norm and seed (they depend only on the seed given here); with `seed` None each access
+    draws a fresh episode from the global state. Item ``(epoch, i)`` (training: `EpochBatches` asks for
+    these) is seeded by `seed`, `epoch` and `i`: fresh episodes every epoch, and the same ones in a run
+    resumed from a checkpoint, whatever process or loader worker draws them.
     """
 
     def __init__(self, dataset: Dataset, shape: EpisodeShape, num_episodes: int, seed: int | None = None,
@@ -104,9 +107,37 @@ class EpisodeDataset(Dataset):
     def __len__(self) -> int:
         return self.num_episodes
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _episode_seed(self, key: int | tuple[int, int]) -> int | str | None:
+        epoch, index = key if isinstance(key, tuple) else (None, key)
         if not 0 <= index < self.num_episodes:
             raise IndexError(index)
-        with python_random_seed(None if self.seed is None else self.seed * 1_000_003 + index):
+        if epoch is not None:
+            return f"episode {index} of epoch {epoch}, seed {self.seed}"  # str seeds never meet the int ones
+        return None if self.seed is None else self.seed * 1_000_003 + index
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with python_random_seed(self._episode_seed(key)):
             images, labels = self.tasks.sample()
         return split_episode(images, torch.as_tensor(labels), self.shape)
+
+
+class EpochSampler(SequentialSampler):
+    """An `EpisodeDataset`'s training indices in order; `set_epoch` notes the epoch (Lightning calls it
+    before each training epoch, on this sampler or on the DistributedSampler that replaces it under DDP)."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class EpochBatches(SkippingBatchSampler):
+    """Batches of an `EpisodeDataset`'s training keys ``(epoch, i)``: its episodes in the order of
+    `sampler` (an `EpochSampler`, or a DistributedSampler: both know the epoch), new ones every epoch.
+    A resumed epoch skips the batches it trained on (`SkippingBatchSampler`), so the episode order is
+    fully in the checkpoint."""
+
+    def __iter__(self):
+        epoch = self.sampler.epoch
+        for batch in super().__iter__():
+            yield [(epoch, index) for index in batch]

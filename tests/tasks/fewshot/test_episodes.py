@@ -1,10 +1,14 @@
 """Episodes from learn2learn: shapes, class-consistent rows, disjoint support and query, seeding, errors."""
 import pytest
 import torch
+from lightning_fabric.utilities.data import _set_sampler_epoch
 from torch.utils.data import TensorDataset
+from torch.utils.data.distributed import DistributedSampler
 
+from suite.checkpoints import ResumableLoader
 from suite.errors import UserError
-from tasks.fewshot.episodes import EpisodeDataset, EpisodeShape, as_meta_dataset, check_episode_fits, split_episode
+from tasks.fewshot.episodes import (EpisodeDataset, EpisodeShape, EpochBatches, EpochSampler, as_meta_dataset,
+                                    check_episode_fits, split_episode)
 
 CLASSES, PER_CLASS = 7, 12
 
@@ -44,6 +48,35 @@ def test_seeded_episodes_repeat_and_differ_by_index():
     assert len(first) == 5
     with pytest.raises(IndexError):
         first[5]
+
+
+def test_training_episodes_are_new_each_epoch_and_the_same_in_a_resumed_epoch():
+    shape = EpisodeShape(3, 2, 2)
+    episodes = EpisodeDataset(identifiable_dataset(), shape, 6, seed=1)
+    loader = ResumableLoader(episodes, batch_sampler=EpochBatches(EpochSampler(episodes), 2, drop_last=True))
+    _set_sampler_epoch(loader, 4)  # what Lightning does before each training epoch
+    keys = list(loader.batch_sampler)
+    assert keys == [[(4, 0), (4, 1)], [(4, 2), (4, 3)], [(4, 4), (4, 5)]]
+    loader.batch_sampler.skip = 2  # a run resumed after two batches of epoch 4
+    assert list(loader.batch_sampler) == keys[2:]
+    drawn = [source_indices(episodes[key][0]) for key in keys[2]]
+    again = EpisodeDataset(identifiable_dataset(), shape, 6, seed=1)  # another process: the same episodes
+    assert all(torch.equal(ids, source_indices(again[key][0])) for ids, key in zip(drawn, keys[2]))
+    other_epoch = [source_indices(episodes[(5, index)][0]) for index in range(6)]
+    other_seed = EpisodeDataset(identifiable_dataset(), shape, 6, seed=2)
+    assert not torch.equal(source_indices(episodes[(4, 0)][0]), other_epoch[0])
+    assert not torch.equal(source_indices(episodes[(4, 0)][0]), source_indices(other_seed[(4, 0)][0]))
+    assert len({tuple(ids.flatten().tolist()) for ids in other_epoch}) == 6
+
+
+def test_under_ddp_each_process_keys_its_share_of_the_episodes_by_epoch():
+    episodes = EpisodeDataset(identifiable_dataset(), EpisodeShape(3, 2, 2), 8, seed=1)
+    shares = [EpochBatches(DistributedSampler(episodes, num_replicas=2, rank=rank, shuffle=False), 2, drop_last=True)
+              for rank in range(2)]
+    for batches in shares:
+        batches.sampler.set_epoch(3)
+    assert [list(batches) for batches in shares] == [[[(3, 0), (3, 2)], [(3, 4), (3, 6)]],
+                                                     [[(3, 1), (3, 3)], [(3, 5), (3, 7)]]]
 
 
 def test_split_episode_groups_by_label_in_any_order():
