@@ -10,8 +10,11 @@ exact where the training data draws no random numbers of its own in the middle o
 augmentation, or checkpoints at epoch ends with ``data.num_workers=0``); random augmentation in loader
 workers is drawn again, from other seeds. A checkpoint is written to a temporary file and renamed over
 the previous one, so the last good one is never lost: there is only ever one, complete, per phase.
-When the phase ends, it is rewritten with the final weights only (no optimizer state), unless
-``trainer.keep_checkpoints``.
+When the phase's training ends, the metrics it ended with are written to ``done`` beside it (a
+resumed run whose phase is done tests its weights and records these), then the checkpoint is rewritten
+with the final weights only (no optimizer state), unless ``trainer.keep_checkpoints``. An epoch-end
+checkpoint holds that epoch's metrics too: a run killed after its last one, before ``done`` was written,
+trains nothing when resumed (Lightning sees the last epoch done) and ends with those.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from torchmetrics import Metric
 
 from suite.distributed import agreed_maximum, every_rank, own_state
 from suite.errors import Interrupted
-from suite.results import atomic_path
+from suite.results import atomic_path, write_json_atomic
 from suite.resume import DONE, LAST, DataOrder, StopRequest, set_random_states
 
 class SkippingBatchSampler(BatchSampler):
@@ -121,6 +124,11 @@ def set_metric_states(module: torch.nn.Module, saved: dict) -> None:
             metric._computed = None
 
 
+def callback_floats(trainer: pl.Trainer) -> dict[str, float]:
+    """What the trainer's metrics hold now, as floats."""
+    return {key: float(value) for key, value in trainer.callback_metrics.items()}
+
+
 def save_atomic(trainer: pl.Trainer, path: Path, weights_only: bool = False) -> None:
     """``trainer.save_checkpoint`` through `suite.results.atomic_path` (a temporary file renamed over
     `path`). Every rank calls ``save_checkpoint`` (it ends in a barrier); only rank 0 writes, so only
@@ -134,7 +142,12 @@ def save_atomic(trainer: pl.Trainer, path: Path, weights_only: bool = False) -> 
 
 class RunCheckpoint(Callback):
     """Writes the checkpoints of one phase and sets the random states of a mid-epoch resume (see the
-    module docstring)."""
+    module docstring). `fit_metrics`: the metrics the phase's training ended with, once it has."""
+
+    @staticmethod
+    def of(trainer: pl.Trainer) -> "RunCheckpoint":
+        """The `RunCheckpoint` among `trainer`'s callbacks."""
+        return next(callback for callback in trainer.callbacks if isinstance(callback, RunCheckpoint))
 
     def __init__(self, directory: Path, every_min: float | None, stop: StopRequest, save: bool = True,
                  keep_optimizer: bool = False):
@@ -148,17 +161,22 @@ class RunCheckpoint(Callback):
         self._restored_sums: dict = {}
         self._metric_states: dict = {}
         self._restored_metrics: dict = {}
+        self._epoch_end_metrics: dict[str, float] = {}
+        self.fit_metrics: dict[str, float] = {}
+        self._finished = False
 
     @property
     def path(self) -> Path:
         return self.directory / LAST
 
     def state_dict(self) -> dict:
-        return {"epoch_sums": self._epoch_sums, "metric_states": self._metric_states}
+        return {"epoch_sums": self._epoch_sums, "metric_states": self._metric_states,
+                "metrics": self._epoch_end_metrics}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._restored_sums = own_state(state_dict.get("epoch_sums", {}))
         self._restored_metrics = own_state(state_dict.get("metric_states", {}))
+        self.fit_metrics = state_dict.get("metrics", {})  # final if nothing is left to train
 
     def write(self, trainer: pl.Trainer, mid_epoch: bool) -> None:
         """Every process calls it at the same batch (its collectives: the per-process states, then
@@ -171,6 +189,8 @@ class RunCheckpoint(Callback):
             order.mark(trained)
         self._epoch_sums = every_rank(epoch_sums(trainer)) if mid_epoch else {}
         self._metric_states = every_rank(metric_states(trainer.lightning_module)) if mid_epoch else {}
+        # At an epoch end Lightning has reduced the epoch's metrics (ModelCheckpoint monitors them here).
+        self._epoch_end_metrics = {} if mid_epoch else callback_floats(trainer)
         save_atomic(trainer, self.path)
         self._saved_at = time.monotonic()
 
@@ -224,12 +244,22 @@ class RunCheckpoint(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.stop.in_training = False
-        if not self.save or not self.path.is_file():
+        self.fit_metrics = callback_floats(trainer)
+        self.finish(trainer)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.finish(trainer)  # resumed from the last epoch end: no training, so no on_train_end
+
+    def finish(self, trainer: pl.Trainer) -> None:
+        """Write ``done`` (the final metrics; last.ckpt holds the final weights), then drop the optimizer
+        state: a kill between the two leaves the full checkpoint, whose weights are the same."""
+        if self._finished or not self.save or not self.path.is_file():
             return
+        self._finished = True
+        if trainer.is_global_zero:
+            write_json_atomic(self.directory / DONE, self.fit_metrics)
         if not self.keep_optimizer:
             save_atomic(trainer, self.path, weights_only=True)
-        if trainer.is_global_zero:
-            (self.directory / DONE).touch()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self.stop.in_training = False

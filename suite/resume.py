@@ -5,6 +5,7 @@ global random states, and `DataOrder`, a training loader's position in its order
 """
 from __future__ import annotations
 
+import json
 import random
 import signal
 from pathlib import Path
@@ -16,7 +17,7 @@ from suite.distributed import every_rank, own_state, requeue_signal
 from suite.errors import Interrupted
 
 LAST = "last.ckpt"
-DONE = "done"  # written beside last.ckpt once it holds a finished phase's final weights
+DONE = "done"  # beside last.ckpt once it holds a finished phase's final weights: the metrics training ended with (JSON)
 RESUME_MODES = ("auto", "never")  # ``resume=``: else the path of a checkpoint
 
 
@@ -30,6 +31,11 @@ def resume_value(value) -> str | None:
     if value in RESUME_MODES or isinstance(value, str) and Path(value).is_file():
         return None
     return "auto, never or the path of an existing checkpoints/<phase>/last.ckpt"
+
+
+def finished_phase_metrics(directory: Path) -> dict[str, float]:
+    """The metrics the training of the phase checkpointed in `directory` ended with (its ``done``)."""
+    return json.loads((Path(directory) / DONE).read_text())
 
 
 class StopRequest:

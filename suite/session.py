@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from suite.resume import DONE, LAST, StopRequest
+from suite.resume import DONE, LAST, StopRequest, finished_phase_metrics
 from suite.distributed import global_batch_size, global_rank, processes_share, shared_run_id, world_size
 from suite.errors import DIVERGED, Interrupted
 from suite.memory import PeakMemory
@@ -152,15 +152,21 @@ class RunSession:
 
     def fit_and_test(self, module, datamodule, phase: str = "fit", **trainer_overrides) -> dict[str, float]:
         """Train (continuing from `resume_path`), test the final weights, record both. A phase that an
-        earlier attempt finished is not trained again: its final weights are loaded and tested."""
+        earlier attempt finished is not trained again: its final weights are loaded and tested, and the
+        metrics its training ended with recorded. What earlier phases recorded (nas's search) is saved
+        to metrics.json first, so that a run killed in this phase does not redo them."""
+        from suite.checkpoints import RunCheckpoint
+
+        if self.writes:
+            self.write_results("running")
         trainer = self.trainer(phase, **trainer_overrides)
-        fitted: dict[str, float] = {}
         if self.phase_done(phase):
             module.load_state_dict(torch.load(self.checkpoint_dir(phase) / LAST, map_location="cpu",
                                               weights_only=False)["state_dict"])
+            fitted = self.record(finished_phase_metrics(self.checkpoint_dir(phase)))
         else:
             trainer.fit(module, datamodule=datamodule, ckpt_path=self.resume_path(phase))
-            fitted = self.record(_as_floats(trainer.callback_metrics))
+            fitted = self.record(RunCheckpoint.of(trainer).fit_metrics)
         trainer.test(module, datamodule=datamodule, verbose=False)
         return {**fitted, **self.record(_as_floats(trainer.callback_metrics))}
 
