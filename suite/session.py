@@ -109,13 +109,22 @@ class RunSession:
             import wandb
 
             if self.metrics:
-                self.logger.experiment.summary.update(self.metrics)
-            wandb.finish(exit_code=1 if failed else 0)
+                self.with_wandb(lambda run: run.summary.update(self.metrics))
+            self.logger.call(wandb.finish, exit_code=1 if failed else 0)
 
     @property
     def wandb_run(self):
-        """The live W&B run, or None when logging is disabled."""
-        return None if self.logger is None else self.logger.experiment
+        """The live W&B run, or None when logging is disabled (or W&B failed and is off)."""
+        return None if self.logger is None or self.logger.off else self.logger.experiment
+
+    def with_wandb(self, action) -> None:
+        """``action(run)`` with the live W&B run, if any: a W&B failure is a warning, never the run's end
+        (`suite.wandb_logger.ResilientWandbLogger`)."""
+        if self.wandb_run is not None:
+            self.logger.call(lambda: action(self.logger.experiment))
+
+    def _wandb_url(self) -> str | None:
+        return None if self.logger is None else self.logger.call(lambda: getattr(self.wandb_run, "url", None))
 
     def checkpoint_dir(self, phase: str) -> Path:
         return self.run_dir / "checkpoints" / phase
@@ -191,7 +200,7 @@ class RunSession:
             "num_groups": cfg.norm.get("num_groups"),
             "batch_size": batch_size(cfg),
             "norm_batch_size": OmegaConf.select(cfg, "trainer.norm_batch_size"),
-            "wandb_url": getattr(self.wandb_run, "url", None),  # None offline: the run directory is the link
+            "wandb_url": self._wandb_url(),  # None offline (the run directory is the link) or without W&B
             "batch_axis": cfg.task.batch_axis,
             "world_size": world_size(cfg.trainer),
             "global_batch_size": global_batch_size(cfg, batch_size(cfg)),

@@ -59,7 +59,8 @@ def build_wandb_logger(cfg, run_id: str, run_dir: Path):
     """A Lightning `WandbLogger` grouped by ``logger.group`` (default: the task) with its W&B run
     started, or None when ``logger.mode=disabled``. W&B never stops a run: when the run cannot start
     (the network, the server, a full disk under ``logger.save_dir``) a warning says so and the run logs
-    offline, or, failing that too, not at all. A resumed run (same `run_id`) continues the same W&B run."""
+    offline, or, failing that too, not at all; a failure later in the run is handled alike
+    (`suite.wandb_logger.ResilientWandbLogger`). A resumed run (same `run_id`) continues the same W&B run."""
     mode = resolve_mode(cfg.logger.mode)
     if mode == "disabled":
         return None
@@ -69,18 +70,20 @@ def build_wandb_logger(cfg, run_id: str, run_dir: Path):
             logger.experiment  # noqa: B018 - starts the W&B run now, where a failure can be handled
             return logger
         except Exception as error:  # noqa: BLE001 - any W&B failure: warn and carry on without it
+            from suite.wandb_logger import one_line
+
             log.warning("W&B (%s) failed, %s: %s", attempt,
                         "logging offline instead" if attempt != "offline" else "logging to W&B is off for this run",
-                        " ".join(str(error).split())[:300])
+                        one_line(error))
     return None
 
 
 def _wandb_logger(cfg, run_id: str, run_dir: Path, mode: str):
-    from pytorch_lightning.loggers import WandbLogger
+    from suite.wandb_logger import ResilientWandbLogger
 
     save_dir = Path(cfg.logger.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
+    return ResilientWandbLogger(
         project=cfg.logger.project, entity=cfg.logger.get("entity"), mode=mode, save_dir=str(save_dir),
         name=f"{cfg.task.name}-{cfg.norm.name}-bs{batch_size(cfg)}-s{cfg.seed}", id=run_id, resume="allow",
         group=cfg.logger.get("group") or cfg.task.name, job_type=cfg.task.name, tags=run_tags(cfg),

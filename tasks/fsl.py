@@ -124,6 +124,6 @@ class FewShotTask(Task):
 
     def run(self, cfg, session) -> dict[str, float]:
         metrics = super().run(cfg, session)
-        if session.wandb_run is not None:  # the full config is in W&B too; the summary makes it a column
-            session.wandb_run.summary["eval_norm_mode"] = cfg.task.eval_norm_mode
+        # The full config is in W&B too; the summary makes it a column.
+        session.with_wandb(lambda run: run.summary.update({"eval_norm_mode": cfg.task.eval_norm_mode}))
         return metrics

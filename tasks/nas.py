@@ -174,7 +174,7 @@ class NasTask(Task):
             import wandb
 
             table = wandb.Table(columns=["cell", "node", "input", "operation", "weight"], data=weight_rows(edge_weights))
-            session.wandb_run.log({"search/architecture_weights": table})
+            session.with_wandb(lambda run: run.log({"search/architecture_weights": table}))
         return architecture
 
     def searched_before(self, cfg, session, path: Path) -> dict | None:
@@ -196,7 +196,7 @@ class NasTask(Task):
         if session.wandb_run is not None:
             import wandb
 
-            session.wandb_run.log({"architecture/cells": wandb.Image(str(picture))})
+            session.with_wandb(lambda run: run.log({"architecture/cells": wandb.Image(str(picture))}))
 
     def run(self, cfg, session) -> dict[str, float]:
         datamodule = self.datamodule(cfg)

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from suite.errors import UserError
@@ -56,3 +58,71 @@ def test_a_wandb_failure_falls_back_to_offline_instead_of_stopping_the_run(make_
         import wandb
 
         wandb.finish()
+
+
+@pytest.mark.parametrize("failing", ["log", "finish"])
+def test_a_wandb_failure_during_the_run_is_one_warning_and_the_run_finishes(make_config, tmp_path, monkeypatch,
+                                                                            caplog, failing):
+    """The real wandb (offline), whose Run.log (every metric Lightning logs) or Run.finish raises mid-run."""
+    import wandb
+    from wandb.sdk.wandb_run import Run
+
+    from suite.results import read_metrics
+    from suite.run import run
+
+    calls = []
+
+    def broken(self, *args, **kwargs):
+        calls.append(failing)
+        raise wandb.Error("wandb-core went away")
+
+    monkeypatch.setattr(Run, failing, broken)
+    cfg = make_config("logger.mode=offline", f"logger.save_dir={tmp_path}", "model.name=resnet10t",
+                      "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+                      "run_id=flaky")
+    try:
+        with caplog.at_level(logging.WARNING, logger="suite.tracking"):
+            metrics = run(cfg)
+    finally:
+        monkeypatch.undo()
+        wandb.finish()
+    record = read_metrics(tmp_path / "runs" / "cls" / "bn" / "flaky" / "metrics.json")
+    assert calls and record["status"] == "finished"
+    assert {"train/loss", "val/acc", "test/acc"} <= record["metrics"].keys() and record["metrics"] == metrics | {
+        key: value for key, value in record["metrics"].items() if key.startswith("memory/")}
+    warnings = [entry.getMessage() for entry in caplog.records if entry.name == "suite.tracking"]
+    assert warnings == ["W&B (offline) failed during the run, logging to W&B is off for the rest of this run: "
+                        "Error: wandb-core went away"]
+
+
+def test_an_online_run_whose_wandb_fails_continues_in_a_fresh_offline_run(make_config, tmp_path, monkeypatch, caplog):
+    """The switch an online run makes (an offline run stands in for it: no network in tests)."""
+    import wandb
+    from wandb.sdk.wandb_run import Run
+
+    from suite.tracking import build_wandb_logger
+
+    logged, log = [], Run.log
+
+    def fails_once(self, data, *args, **kwargs):
+        logged.append(dict(data))
+        if len(logged) == 1:
+            raise wandb.Error("connection reset")
+        return log(self, data, *args, **kwargs)
+
+    logger = build_wandb_logger(make_config("logger.mode=offline", f"logger.save_dir={tmp_path}"), "switch", tmp_path)
+    try:
+        logger.mode = "online"
+        failed = logger.experiment
+        monkeypatch.setattr(Run, "log", fails_once)
+        with caplog.at_level(logging.WARNING, logger="suite.tracking"):
+            logger.log_metrics({"train/loss": 1.0}, step=0)
+            logger.log_metrics({"train/loss": 0.5}, step=1)
+        assert [entry.getMessage() for entry in caplog.records if entry.name == "suite.tracking"] == [
+            "W&B (online) failed during the run, logging offline instead: Error: connection reset"]
+        assert logger.experiment is not failed and logger.experiment.settings.mode == "offline"
+        assert logger.experiment.id == "switch" and not logger.off
+        assert [entry["train/loss"] for entry in logged] == [1.0, 0.5]  # the second went to the new run
+    finally:
+        wandb.finish()
+
