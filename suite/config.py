@@ -136,11 +136,10 @@ def check_data_files(cfg: DictConfig) -> None:
 
 
 def check_machine(cfg: DictConfig) -> None:
-    """The device, the output directories and W&B credentials the run would use."""
+    """The device and the output directories the run would use (W&B credentials: first in `validate`)."""
     check_accelerator(cfg.trainer)
     check_writable_dir("paths.runs", cfg.paths.runs)
     check_run_directory(cfg)
-    check_wandb(cfg.logger)
     if resolve_mode(cfg.logger.mode) != "disabled":
         check_writable_dir("logger.save_dir", cfg.logger.save_dir)
 
@@ -153,7 +152,9 @@ def check_compile_support(cfg: DictConfig, task) -> None:
 
 def validate(cfg: DictConfig):
     """Check a composed config before anything trains or any run directory exists; returns the task
-    object. Order: structure, value types and ranges (`RULES`), names, task rules, then the machine."""
+    object. Order: W&B credentials (before the task's module loads its libraries, seconds of imports),
+    structure, value types and ranges (`RULES`), names, task rules, then the machine."""
+    check_wandb(cfg.logger)
     task = TASKS.get(cfg.task.name)()
     check_data_serves_task(cfg)
     try:

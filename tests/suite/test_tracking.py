@@ -126,3 +126,21 @@ def test_an_online_run_whose_wandb_fails_continues_in_a_fresh_offline_run(make_c
     finally:
         wandb.finish()
 
+
+@pytest.mark.parametrize("setting", [["logger.mode=online"], ["WANDB_MODE=online"]])
+def test_online_without_an_api_key_is_refused_before_the_task_loads_its_libraries(tmp_path, setting):
+    """The refusal comes before `TASKS.get` imports the task (torchmetrics, torchvision, timm: seconds)."""
+    import os
+    import subprocess
+    import sys
+
+    overrides = [item for item in setting if "=" in item and not item.startswith("WANDB_")]
+    environment = {key: value for key, value in os.environ.items() if key not in ("WANDB_API_KEY", "WANDB_MODE")}
+    environment.update(HOME=str(tmp_path), NETRC=str(tmp_path / "netrc"), OMP_NUM_THREADS="1",
+                       **dict(item.split("=") for item in setting if item.startswith("WANDB_")))
+    probe = ("import sys; from suite.cli import main; code = main(['task=cls', *sys.argv[1:]]); "
+             "print(code, sorted({'tasks.cls', 'torchmetrics', 'torchvision', 'timm'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe, f"paths.runs={tmp_path}", *overrides], env=environment,
+                            capture_output=True, text=True, timeout=300)
+    assert result.stdout.split("\n")[0] == "2 []", result.stderr
+    assert result.stderr.count("\n") == 1 and "needs a W&B API key" in result.stderr
