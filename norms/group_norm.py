@@ -7,31 +7,26 @@ from the input in train and eval alike; there are no running statistics.
 """
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .affine import add_affine
-from .checks import check_input, check_statistic_size
 from .groups import check_groups_divide
+from .per_sample import PerSampleNorm
 from .registry import register
 
 
-class GroupStatisticsNorm(nn.Module):
+class GroupStatisticsNorm(PerSampleNorm):
     """Shared implementation: ``num_groups`` groups, per-channel affine ``weight``/``bias`` of shape (C,)."""
 
-    def __init__(self, num_channels: int, num_groups: int, eps: float, affine: bool, device=None, dtype=None):
-        super().__init__()
-        check_groups_divide(num_channels, num_groups)
-        self.num_channels = num_channels
-        self.num_groups = num_groups
-        self.eps = eps
-        self.affine = affine
-        add_affine(self, num_channels, affine, device, dtype)
+    statistic_over = "per sample over a group's channels and positions"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.num_channels, type(self).__name__)
-        if self.training:
-            values = x[0].numel() // self.num_groups
-            check_statistic_size(values, x, type(self).__name__, "per sample over a group's channels and positions")
+    def __init__(self, num_channels: int, num_groups: int, eps: float, affine: bool, device=None, dtype=None):
+        check_groups_divide(num_channels, num_groups)
+        super().__init__(num_channels, eps, affine, device, dtype)
+        self.num_groups = num_groups
+
+    def statistic_size(self, x: torch.Tensor) -> int:
+        return x[0].numel() // self.num_groups
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
