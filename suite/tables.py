@@ -14,6 +14,7 @@ Kind ``runs``: every ``*.json`` in the folder is a run's metrics.json (copied fr
 names the record keys (dotted paths, e.g. ``norm`` or ``config.norm.num_groups``) that label a row,
 ``columns`` maps a header to a dotted path (``metrics.test/acc``), ``format`` formats numbers.
 Kind ``study``: a batch-size study's folder (cells.csv, study.json; written by ``python -m suite.study``).
+Kind ``selection``: ``results/selection/``, one ``<id>/`` per hyper-parameter chosen by ``python -m suite.select``.
 Another kind is one ``@RENDERERS.register("name")`` function ``(folder, spec) -> markdown``.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from omegaconf import OmegaConf
 
 from suite.errors import UserError
 from suite.registry import Registry
+from suite.select import readme_section as selection_section
 from suite.study.report import readme_section
 
 RENDERERS = Registry("results table kind", "kind")
@@ -74,6 +76,12 @@ def runs_table(folder: Path, spec) -> str:
 def study_table(folder: Path, spec) -> str:
     """A study's results folder (``python -m suite.study``): its verdicts and tables (`readme_section`)."""
     return readme_section(folder)
+
+
+@RENDERERS.register("selection")
+def selection_tables(folder: Path, spec) -> str:
+    """Hyper-parameters chosen on validation data (``python -m suite.select``), one table each."""
+    return selection_section(folder)
 
 
 def render(folder: Path) -> str:

@@ -3,7 +3,9 @@
 Each training batch is replaced (``task.adv_ratio`` of it) by PGD examples crafted with torchattacks,
 with every norm layer on running or batch statistics (``task.attack_norm_mode``) while the attack runs;
 the test set is scored clean and under FGSM, PGD-<steps> for each of ``task.eval_pgd_steps`` and,
-with ``task.eval_autoattack=true``, AutoAttack, all at the same ε.
+with ``task.eval_autoattack=true``, AutoAttack, all at the same ε. The last validation also scores the val
+split under PGD-``task.val_pgd_steps`` (``val/robust_acc_pgd<steps>``): what the training schedule is chosen
+on (``python -m suite.select``), never the test set.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from suite.classifier import ClassifierModule
-from suite.checks import check_values, fraction, list_of, positive_int, positive_number
+from suite.checks import check_values, fraction, list_of, optional, positive_int, positive_number
 from suite.errors import UserError
 from suite.models import (InputNormalization, SmallConvNet, build_timm_model, check_model_name,
                           norm_layer_from_config)
@@ -30,12 +32,14 @@ class AdversarialClassifier(ClassifierModule):
     mixed with clean ones). ``test/acc`` is clean accuracy; ``test/robust_acc_<attack>`` counts a test
     image as robust when it is classified correctly both clean and attacked, so on every evaluation
     robust accuracy <= clean accuracy on the same samples. Test attacks always craft in eval mode: they
-    attack the function being scored.
+    attack the function being scored. `val_attacks` score the val split the same way, at the last
+    epoch's validation only (an attack per epoch would cost as much as training).
     """
 
     def __init__(self, network: nn.Module, num_classes: int, optim_cfg, batch_size: int, label_smoothing: float,
                  train_threat: ThreatModel, adv_ratio: float, attack_norm_mode: str,
-                 eval_attacks: dict[str, tuple[str, ThreatModel]], seed: int = 0, epsilon_warmup_epochs: float = 0.0):
+                 eval_attacks: dict[str, tuple[str, ThreatModel]], seed: int = 0, epsilon_warmup_epochs: float = 0.0,
+                 val_attacks: dict[str, tuple[str, ThreatModel]] | None = None):
         super().__init__(network, num_classes, optim_cfg, batch_size, label_smoothing)
         self.num_classes = num_classes
         self.train_threat = train_threat
@@ -44,7 +48,9 @@ class AdversarialClassifier(ClassifierModule):
         self.eval_attacks = eval_attacks
         self.seed = seed
         self.epsilon_warmup_epochs = epsilon_warmup_epochs
-        self.robust_accuracy = nn.ModuleDict({name: MeanMetric() for name in eval_attacks})
+        self.val_attacks = val_attacks or {}
+        self.robust_accuracy = nn.ModuleDict({f"{stage}_{name}": MeanMetric() for stage, attacks in
+                                              (("test", eval_attacks), ("val", self.val_attacks)) for name in attacks})
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, labels = batch
@@ -62,17 +68,27 @@ class AdversarialClassifier(ClassifierModule):
         epochs_done = self.current_epoch + (batch_idx + 1) / max(1, self.trainer.num_training_batches)
         return warmed_up(self.train_threat, epochs_done, self.epsilon_warmup_epochs)
 
+    def validation_step(self, batch, batch_idx: int) -> None:
+        last = not self.trainer.sanity_checking and self.current_epoch + 1 >= self.trainer.max_epochs
+        self.score("val", *batch, self.val_attacks if last else {})
+
     def test_step(self, batch, batch_idx: int) -> None:
-        images, labels = batch
+        self.score("test", *batch, self.eval_attacks)
+
+    def score(self, stage: str, images: torch.Tensor, labels: torch.Tensor,
+              attacks: dict[str, tuple[str, ThreatModel]]) -> None:
+        """``<stage>/loss``, ``<stage>/acc`` and ``<stage>/robust_acc_<name>`` for each of `attacks` (crafted
+        in eval mode) on one batch."""
         logits = self(images)
-        self.log_classification("test", F.cross_entropy(logits, labels), logits, labels)
+        self.log_classification(stage, F.cross_entropy(logits, labels), logits, labels)
         clean_correct = logits.argmax(1) == labels
-        for name, (attack, threat) in self.eval_attacks.items():
+        for name, (attack, threat) in attacks.items():
             attacked = adversarial_examples(self.network, images, labels, attack, threat, "eval",
                                             self.num_classes, self.seed)
             robust = clean_correct & (self(attacked).argmax(1) == labels)
-            self.robust_accuracy[name].update(robust.float())
-            self.log(f"test/robust_acc_{name}", self.robust_accuracy[name], on_step=False, on_epoch=True)
+            metric = self.robust_accuracy[f"{stage}_{name}"]
+            metric.update(robust.float())
+            self.log(f"{stage}/robust_acc_{name}", metric, on_step=False, on_epoch=True)
 
 
 def build_network(cfg, splits) -> nn.Module:
@@ -87,6 +103,14 @@ def build_network(cfg, splits) -> nn.Module:
 
 def train_threat(task_cfg) -> ThreatModel:
     return ThreatModel(task_cfg.epsilon, task_cfg.step_size, task_cfg.train_steps, task_cfg.random_start)
+
+
+def val_attacks(task_cfg) -> dict[str, tuple[str, ThreatModel]]:
+    """``pgd<val_pgd_steps>`` at the test attacks' ε and step size; none when ``val_pgd_steps`` is null."""
+    if task_cfg.val_pgd_steps is None:
+        return {}
+    return {f"pgd{task_cfg.val_pgd_steps}": ("pgd", ThreatModel(task_cfg.epsilon, task_cfg.eval_step_size,
+                                                                 task_cfg.val_pgd_steps, random_start=True))}
 
 
 def eval_attacks(task_cfg) -> dict[str, tuple[str, ThreatModel]]:
@@ -112,6 +136,7 @@ class AdversarialTask(Task):
                             f"(images in [0, 1]), e.g. 0.1 for digits or 8/255 for CIFAR-10")
         check_values(cfg, {"step_size": positive_number, "eval_step_size": positive_number,
                            "train_steps": positive_int, "eval_pgd_steps": list_of(positive_int),
+                           "val_pgd_steps": optional(positive_int),
                            "adv_ratio": fraction}, prefix="task")
         if task.attack_norm_mode not in NORM_MODES:
             raise UserError(f"task.attack_norm_mode must be one of {', '.join(NORM_MODES)}, "
@@ -130,7 +155,7 @@ class AdversarialTask(Task):
         return AdversarialClassifier(build_network(cfg, splits), splits.num_classes, cfg.task.optim,
                                      cfg.data.batch_size, cfg.task.label_smoothing, train_threat(cfg.task),
                                      cfg.task.adv_ratio, cfg.task.attack_norm_mode, eval_attacks(cfg.task), cfg.seed,
-                                     cfg.task.epsilon_warmup_epochs)
+                                     cfg.task.epsilon_warmup_epochs, val_attacks(cfg.task))
 
     def run(self, cfg, session) -> dict[str, float]:
         datamodule = self.datamodule(cfg)

@@ -64,21 +64,22 @@ def composable(cells: list[Cell], runtime: list[str], runs_dir: Path) -> list[Ce
     return runnable
 
 
-def describe(cell: Cell, runs_dir: Path) -> str:
+def describe(cell: Cell, runs_dir: Path, shown: list[str] | None = None) -> str:
+    """One line for a landed cell: its `shown` metrics (default its main metric) and wall time, or its error."""
     record = read_metrics(cell.metrics_path(runs_dir))
     where = f"{cell.task} {cell.norm} batch {cell.run_batch} seed {cell.seed}"
     if record["status"] == "finished":
-        metric = record["main_metric"]
-        value = record["metrics"].get(metric, float("nan"))
-        return f"{where}: {metric}={value:.4f} ({record.get('wall_time_s', 0):.0f} s)"
+        values = ", ".join(f"{metric}={record['metrics'].get(metric, float('nan')):.4f}"
+                           for metric in shown or [record["main_metric"]])
+        return f"{where}: {values} ({record.get('wall_time_s', 0):.0f} s)"
     return f"{where}: {record['status'].upper()} {record['error'] or ''}".rstrip()
 
 
 def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int,
-          name: str | None = None) -> int:
+          name: str | None = None, shown: list[str] | None = None) -> int:
     """Run one sweep over `cells` of one task (none finished) with the `launch`
     overrides, printing cells as they land; returns the sweep's exit code. `name`: its Hydra sweep
-    folder under hydra/ (default: the task)."""
+    folder under hydra/ (default: the task); `shown`: the metrics printed per cell (default its main metric)."""
     task = cells[0].task
     runs_dir = study_dir / "cells"
     command = [sys.executable, "-m", "suite.study.cell", "-m", *sweep_overrides(cells), *runtime,
@@ -99,7 +100,7 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
                 exit_code = process.poll()
                 landed = [cell for cell in waiting if has_landed(cell.metrics_path(runs_dir), started)]
                 for cell in landed:
-                    print(f"  {describe(cell, runs_dir)}", flush=True)
+                    print(f"  {describe(cell, runs_dir, shown)}", flush=True)
                     waiting.remove(cell)
                 if exit_code is not None:
                     break
@@ -112,15 +113,15 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
         if not written_since(cell.metrics_path(runs_dir), started):  # never started: say why it has no result
             error = f"no result: the {task} sweep ended (exit code {exit_code}) before this cell ran; see {log_path}"
             write_json_atomic(cell.metrics_path(runs_dir), unrun_record(cell, error))
-        print(f"  {describe(cell, runs_dir)}", flush=True)
+        print(f"  {describe(cell, runs_dir, shown)}", flush=True)
     return exit_code
 
 
-def run_study(profile, study_dir: Path, after_task=None) -> list[Cell]:
-    """Run every unfinished cell of `profile`'s grid, calling `after_task()` (if given) after each task's
-    sweeps; returns the grid."""
+def run_study(profile, study_dir: Path, after_task=None, cells: list[Cell] | None = None) -> list[Cell]:
+    """Run every unfinished cell of `profile`'s grid (or of `cells`, e.g. `suite.select`'s), calling
+    `after_task()` (if given) after each task's sweeps; returns the cells."""
     check_launcher(profile)
-    cells = expand_grid(profile)
+    cells = expand_grid(profile) if cells is None else cells
     runtime = runtime_overrides(profile, study_dir)
     runs_dir = study_dir / "cells"
     for task in dict.fromkeys(cell.task for cell in cells):
@@ -136,7 +137,8 @@ def run_study(profile, study_dir: Path, after_task=None) -> list[Cell]:
             jobs = parallel_jobs(profile, len(group))
             started = time.time()
             exit_code = sweep(group, study_dir, runtime, launcher_overrides(profile, task, jobs, study_dir),
-                              threads_per_cell(profile, task, jobs), task if number == 0 else f"{task}-{number}")
+                              threads_per_cell(profile, task, jobs), task if number == 0 else f"{task}-{number}",
+                              profile.get("shown_metrics"))
             print(f"{task}: sweep of {len(group)} cells done in {time.time() - started:.0f} s with {jobs} "
                   f"parallel cells (exit code {exit_code})", flush=True)
         if after_task is not None:

@@ -3,9 +3,9 @@
 Training draws one labelled source batch and one unlabelled target batch per step
 from two loaders that cycle independently (Lightning's ``CombinedLoader`` in
 ``max_size_cycle`` mode: an epoch is the longer loader; the shorter restarts with a
-fresh shuffle). The target loader adapts on the target *train* split only; model
-selection sees the target *val* split and the reported accuracy is on the target
-*test* split, which training never touches.
+fresh shuffle). The target loader adapts on the target *train* split only; validation sees the source and
+target *val* splits (choosing w uses the target's images, not its labels) and the reported accuracy is on
+the target *test* split, which training never touches.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from suite.data.module import ImageDataModule
 from suite.data.splits import ImageSplits
 from suite.errors import UserError
 
-# Test loaders in this order; the module logs test/acc for the target and test/source_acc for the source.
-TEST_DOMAINS = ("target", "source")
+# Val and test loaders in this order; the module logs <stage>/acc for the target, <stage>/source_acc for the source.
+VAL_DOMAINS = TEST_DOMAINS = ("target", "source")
 
 
 def class_names(dataset: Dataset) -> list[str] | None:
@@ -50,8 +50,8 @@ def check_domains_compatible(source: ImageSplits, target: ImageSplits) -> None:
 
 class DomainPairDataModule(pl.LightningDataModule):
     """Train: ``{"source": (images, labels), "target": (images, labels)}`` per step (the
-    target labels are never used in training). Val: the target val split. Test: the
-    target test split, then the source test split (order `TEST_DOMAINS`)."""
+    target labels are never used in training). Val and test: the target's split, then the
+    source's (order `VAL_DOMAINS`, `TEST_DOMAINS`)."""
 
     def __init__(self, source: ImageDataModule, target: ImageDataModule):
         super().__init__()
@@ -72,9 +72,11 @@ class DomainPairDataModule(pl.LightningDataModule):
         loaders = {"source": self.source.train_dataloader(), "target": self.target.train_dataloader()}
         return CombinedLoader(loaders, mode="max_size_cycle")
 
-    def val_dataloader(self) -> DataLoader:
-        return self.target.val_dataloader()
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self.domain(name).val_dataloader() for name in VAL_DOMAINS]
 
     def test_dataloader(self) -> list[DataLoader]:
-        domains = {"target": self.target, "source": self.source}
-        return [domains[name].test_dataloader() for name in TEST_DOMAINS]
+        return [self.domain(name).test_dataloader() for name in TEST_DOMAINS]
+
+    def domain(self, name: str) -> ImageDataModule:
+        return {"target": self.target, "source": self.source}[name]

@@ -19,6 +19,12 @@ per step), so evaluation uses statistics of the mixture. Batch-independent norms
 (gn, ln, in, pn, none) give the same result either way. The source-only baseline
 also passes the target batch through the norms, so the DANN-vs-source-only gain is
 the adversarial loss alone.
+
+Validation sees the target val split (``val/acc``, which needs target labels: shown, never used to choose)
+and the source val split (``val/source_acc``), and measures how well a fresh linear classifier tells the two
+domains' val features apart (``val/domain_acc``, ``val/proxy_a_distance``; `divergence`): with the source
+error, what a choice of w may use without target labels (``python -m suite.select``, README "Choosing
+hyper-parameters").
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from suite.module import TaskModule
-from tasks.domain_adaptation.data import TEST_DOMAINS
+from tasks.domain_adaptation.data import TEST_DOMAINS, VAL_DOMAINS
+from tasks.domain_adaptation.divergence import domain_accuracy, proxy_a_distance
 from tasks.domain_adaptation.gradient_reversal import GradientReversal
 from tasks.domain_adaptation.schedules import dann_annealing, grl_coefficient, training_progress
 
@@ -40,7 +47,9 @@ class DannModule(TaskModule):
 
     Logs ``train/loss`` (the total objective), ``train/class_loss``,
     ``train/domain_loss``, ``train/domain_acc``, ``train/acc`` (source), ``train/lambda``;
-    ``val/acc`` (target val); ``test/acc`` (target test) and ``test/source_acc``.
+    ``val/acc`` (target val), ``val/source_acc``, ``val/domain_acc`` and ``val/proxy_a_distance``
+    (a fresh domain classifier on the val features of both domains); ``test/acc`` (target test) and
+    ``test/source_acc``.
     """
 
     def __init__(self, features: nn.Module, classifier: nn.Module, discriminator: nn.Module, num_classes: int,
@@ -56,7 +65,9 @@ class DannModule(TaskModule):
         self.annealing = task_cfg.lr_annealing
         self.backbone = backbone
         self.accuracy = nn.ModuleDict({name: MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-                                       for name in ("train_acc", "val_acc", "test_acc", "test_source_acc")})
+                                       for name in ("train_acc", "val_acc", "val_source_acc", "test_acc",
+                                                     "test_source_acc")})
+        self.val_features: dict[str, list[torch.Tensor]] = {domain: [] for domain in VAL_DOMAINS}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits (N, K) for images (N, C, S, S) in [0, 1]."""
@@ -104,15 +115,32 @@ class DannModule(TaskModule):
         self.log("train/acc", self.accuracy["train_acc"], on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def evaluate(self, name: str, images: torch.Tensor, labels: torch.Tensor) -> None:
-        """Accuracy of one batch under the metric ``name`` (``val/acc``, ``test/source_acc``, ...)."""
+    def evaluate(self, name: str, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Accuracy of one batch's features under the metric ``name`` (``val/acc``, ``test/source_acc``, ...)."""
         accuracy = self.accuracy[name.replace("/", "_")]
-        accuracy.update(self(images), labels)
+        accuracy.update(self.classifier(features), labels)  # logged per epoch only
         self.log(name, accuracy, on_step=False, on_epoch=True, prog_bar=True, add_dataloader_idx=False)
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self.evaluate("val/acc", *batch)
+    def on_validation_epoch_start(self) -> None:
+        self.val_features = {domain: [] for domain in VAL_DOMAINS}
+
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        images, labels = batch
+        domain = VAL_DOMAINS[dataloader_idx]
+        features = self.features(images)
+        self.val_features[domain].append(features.detach().float().cpu())
+        self.evaluate("val/acc" if domain == "target" else "val/source_acc", features, labels)
+
+    def on_validation_epoch_end(self) -> None:
+        """``val/domain_acc`` and ``val/proxy_a_distance`` of this process's val features (no class labels)."""
+        if not all(self.val_features.values()):  # a validation without one of the domains
+            return
+        source, target = (torch.cat(self.val_features[domain]).numpy() for domain in ("source", "target"))
+        accuracy = domain_accuracy(source, target, seed=0)
+        self.log_dict({"val/domain_acc": accuracy, "val/proxy_a_distance": proxy_a_distance(accuracy)},
+                      on_epoch=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        images, labels = batch
         name = "test/acc" if TEST_DOMAINS[dataloader_idx] == "target" else "test/source_acc"
-        self.evaluate(name, *batch)
+        self.evaluate(name, self.features(images), labels)

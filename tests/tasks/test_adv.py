@@ -13,11 +13,12 @@ from suite.errors import UserError
 from suite.run import run
 from suite.session import RunSession
 from tasks.adv import AdversarialTask
+from tasks.adversarial.attacks import ThreatModel, adversarial_examples
 
 TINY = [
     "task=adv", "data.image_size=16", "model.widths=[8,16]", "data.batch_size=16", "data.eval_batch_size=64",
     "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-    "task.train_steps=2", "task.eval_pgd_steps=[2,3]", "task.main_metric=test/robust_acc_pgd2",
+    "task.train_steps=2", "task.eval_pgd_steps=[2,3]", "task.main_metric=test/robust_acc_pgd2", "task.val_pgd_steps=2",
 ]
 ATTACK_METRICS = ["test/robust_acc_fgsm", "test/robust_acc_pgd2", "test/robust_acc_pgd3"]
 
@@ -56,6 +57,14 @@ def test_clean_and_fgsm_accuracy_match_an_independent_computation(make_config):
     assert metrics["test/acc"] == pytest.approx(clean_correct.float().mean().item())
     assert metrics["test/robust_acc_fgsm"] == pytest.approx((clean_correct & attacked_correct).float().mean().item())
     assert metrics["test/robust_acc_fgsm"] < metrics["test/acc"]
+    # The last (here the only) validation also scores its val batch under the task's PGD, in eval mode.
+    images, labels = next(iter(datamodule.val_dataloader()))
+    pgd = ThreatModel(0.1, cfg.task.eval_step_size, 2)
+    attacked = adversarial_examples(network, images, labels, "pgd", pgd, "eval", 10, cfg.seed)
+    robust = (network(images).argmax(1) == labels) & (network(attacked).argmax(1) == labels)
+    # PGD starts at a random point of the ball (a fresh draw here): a few images may fall either way.
+    assert metrics["val/robust_acc_pgd2"] == pytest.approx(robust.float().mean().item(), abs=0.05)
+    assert metrics["val/robust_acc_pgd2"] <= metrics["val/acc"]
 
 
 def test_adversarial_training_is_more_robust_than_normal_training(make_config):

@@ -1,9 +1,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from suite.errors import UserError
 from suite.run import run
@@ -56,6 +61,21 @@ def test_short_dann_run_trains_both_heads_and_reports_target_and_source_accuracy
         assert metrics[key] == pytest.approx(expected, abs=1e-6), key
     assert metrics["train/domain_loss"] > 0
     assert metrics["train/loss"] > metrics["train/class_loss"]  # the domain loss is in the objective
+    # limit_val_batches=1, one epoch: validation saw the first val batch of each domain with the final weights.
+    (target_images, target_labels), (source_images, source_labels) = (next(iter(loader)) for loader in
+                                                                      task.data.val_dataloader())
+    with torch.no_grad():
+        target_features, source_features = task.built.features(target_images), task.built.features(source_images)
+    for key, features, labels in (("val/acc", target_features, target_labels),
+                                  ("val/source_acc", source_features, source_labels)):
+        expected = (task.built.classifier(features).argmax(1) == labels).float().mean().item()
+        assert metrics[key] == pytest.approx(expected, abs=1e-6), key
+    domains = np.r_[np.ones(len(source_features)), np.zeros(len(target_features))]
+    held_out = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+                               torch.cat([source_features, target_features]).double().numpy(), domains,
+                               cv=StratifiedKFold(2, shuffle=True, random_state=0)).mean()
+    assert metrics["val/domain_acc"] == pytest.approx(held_out, abs=1e-6)
+    assert metrics["val/proxy_a_distance"] == pytest.approx(2 * (1 - 2 * min(held_out, 1 - held_out)), abs=1e-6)
 
 
 def test_run_writes_target_and_source_accuracy_to_metrics_json(make_config):
