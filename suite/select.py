@@ -8,8 +8,8 @@ settings for `task`, one `norm`, normalization batch `batch`, `seeds`) with the 
 finished cell by `criterion` from its ``val/*`` metrics only (`validation_metrics` drops every other key
 before a criterion sees the record), and chooses the value with the highest mean score over seeds. The table
 (value, seeds, score mean ± std, the val metrics it used) and the choice go to
-``results/selection/<task>-<key>/`` (``selection.json``, ``selection.md``, ``cells.csv``); ``make results``
-puts every selection into the README. The chosen value is then written into the task's config by hand,
+``results/selection/<task>-<key>/`` (``selection.json``, ``cells.csv``); ``make results`` renders every
+selection into the README (`readme_section`), and the command prints its table. The chosen value is then written into the task's config by hand,
 with a comment naming that folder (a test checks they agree).
 
 Only after the choice, ``baseline=<override>`` (e.g. ``task.adapt=false``: DANN's source-only baseline) runs
@@ -164,8 +164,9 @@ def fmt(mean: float, std: float) -> str:
 
 
 def selection_markdown(record: dict, scores: pd.DataFrame) -> str:
-    """The table of one selection (README and selection.md), its choice and, if run, its evaluation."""
+    """The table of one selection (the README, the command's output), its choice and, if run, its evaluation."""
     needs = record["criterion"]["needs"]
+    settings = [item for item in record["settings"] if not item.startswith(f"{record['key']}=")]  # the profile's
     rows = {}
     for value, group in scores.groupby("value", sort=False):
         finished = group[group.status == "finished"]
@@ -174,11 +175,12 @@ def selection_markdown(record: dict, scores: pd.DataFrame) -> str:
                                     *(fmt(finished[metric].mean(), finished[metric].std()) for metric in needs),
                                     fmt(finished.score.mean(), finished.score.std())]
     lines = [f"**{record['task']}: `{record['key']}`** ({record['norm']}, normalization batch {record['batch']}, "
-             f"seeds {', '.join(map(str, record['seeds']))}; `{' '.join(record['settings'])}`)", "",
+             f"seeds {', '.join(map(str, record['seeds']))}; `{' '.join(settings)}`)", "",
              markdown_grid(record["key"], rows, ["seeds", *needs, "criterion"]), "",
              f"Criterion: {record['criterion']['description']}. Rule: {record['rule']}. "
              f"Chosen: `{record['key']}={record['chosen']}`. Wall time {record['wall_time_s']:.0f} s "
-             f"({record['cell_seconds']:.0f} s of cell time, baseline included, on {record['cpu_count']} cores)."]
+             f"({record['cell_seconds']:.0f} s of cell time{', baseline included' if record['baseline'] else ''} "
+             f"on {record['cpu_count']} cores)."]
     result = record.get("evaluation")
     if result:
         ours, theirs = (pd.Series(list(result[arm].values()), dtype=float) for arm in ("chosen", "baseline"))
@@ -198,7 +200,7 @@ def readme_section(folder: Path) -> str:
         record = json.loads(path.read_text())
         scores = pd.read_csv(path.parent / "cells.csv")
         parts.append(f"{selection_markdown(record, scores)}\n\nMade by `{record['command']}`; files: "
-                     f"`{folder.name}/{path.parent.name}/`.")
+                     f"`{folder.parent.name}/{folder.name}/{path.parent.name}/`.")
     if not parts:
         raise UserError(f"{folder} holds no <id>/selection.json: run python -m suite.select first")
     return "\n\n".join(parts)
@@ -292,7 +294,6 @@ def run(arguments: list[str]) -> dict:
             record["evaluation"] = evaluation(chosen_cells, baseline_cells, runs_dir, metric)
         write_text_atomic(out / "cells.csv", scores.to_csv(index=False))
         write_json_atomic(out / "selection.json", record)
-        write_text_atomic(out / "selection.md", selection_markdown(record, scores) + "\n")
     print(selection_markdown(record, scores))
     return record
 

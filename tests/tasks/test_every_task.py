@@ -33,7 +33,7 @@ TINY_TASK = {
     "nas": ["task.search_epochs=1", "model.search.num_cells=3", "model.search.width=4", "model.retrain.num_cells=3",
             "model.retrain.width=8", "data.batch_size=16"],
     "adv": ["task.train_steps=2", "task.eval_pgd_steps=[2]", "task.main_metric=test/robust_acc_pgd2",
-            "data.batch_size=16"],
+            "task.val_pgd_steps=2", "data.batch_size=16"],
     "fsl": ["task.val_episodes=2", "task.test_episodes=4"],
     "uda": ["data.batch_size=16"],
 }
@@ -42,7 +42,7 @@ SHORT_TASK = {
     "cls": ["model.name=resnet10t"],
     "nas": ["task.search_epochs=1", "trainer.limit_train_batches=0.5"],
     "adv": ["task.train_steps=3", "task.step_size=0.04", "task.eval_pgd_steps=[5]",
-            "task.main_metric=test/robust_acc_pgd5", "task.epsilon_warmup_epochs=3"],
+            "task.main_metric=test/robust_acc_pgd5", "task.val_pgd_steps=5", "task.epsilon_warmup_epochs=3"],
     "fsl": ["trainer.max_epochs=1", "task.train_episodes=30", "task.val_episodes=2", "task.test_episodes=50"],
 }
 PAIRS = [(task, norm) for task in TASKS.names() for norm in norms.available()]
