@@ -12,13 +12,8 @@ import hydra
 from omegaconf import DictConfig
 
 from suite.config import CONFIG_DIR, compose_config
-from suite.errors import DIVERGED, Interrupted, UserError
+from suite.errors import run_command
 from suite.run import run
-
-# Exit codes (README "Exit codes and statuses"): 0 finished, 1 failed (a bug: traceback),
-# 2 bad input (one line, nothing made), 3 diverged (one line), 128 + N interrupted by signal N.
-EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
-
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _hydra_app(cfg: DictConfig) -> None:
@@ -31,16 +26,5 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = [sys.argv[0], *argv]
         _hydra_app()
         return 0
-    try:
-        run(compose_config(argv))
-    except UserError as error:
-        print(f"normsuite: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except DIVERGED as error:
-        print(f"normsuite: diverged: {' '.join(str(error).split())}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except Interrupted as interrupted:
-        print(f"normsuite: interrupted: {interrupted}; checkpoint written, the same command continues it "
-              f"(resume=auto)", file=sys.stderr)
-        return 128 + interrupted.signum
-    return 0
+    return run_command("normsuite", lambda: run(compose_config(argv)),
+                       "checkpoint written, the same command continues it (resume=auto)")

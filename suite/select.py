@@ -33,7 +33,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from suite.config import compose_config
-from suite.errors import Interrupted, UserError
+from suite.errors import UserError, run_command
 from suite.locks import DirectoryLock
 from suite.resume import StopRequest
 from suite.results import CorruptFile, package_versions, read_metrics, write_json_atomic, write_text_atomic
@@ -238,7 +238,7 @@ def parse(arguments: list[str]) -> dict:
     if not isinstance(options["values"], list):
         raise UserError(f"values must be a list such as values=[0.1,0.3], got {options['values']!r}")
     if options["baseline"] is not None and "=" not in options["baseline"]:
-        raise UserError(f"baseline must be one override key=value, e.g. baseline=task.adapt=false")
+        raise UserError("baseline must be one override key=value, e.g. baseline=task.adapt=false")
     return options
 
 
@@ -303,15 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments or arguments[0] in {"-h", "--help"}:
         print(USAGE)
         return 0 if arguments else 2
-    try:
-        run(arguments)
-    except UserError as error:
-        print(f"normsuite select: error: {error}", file=sys.stderr)
-        return 2
-    except Interrupted as interrupted:
-        print(f"normsuite select: interrupted: {interrupted}; the same command resumes", file=sys.stderr)
-        return 128 + interrupted.signum
-    return 0
+    return run_command("normsuite select", lambda: run(arguments), "the same command resumes")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from suite.results import write_json_atomic
 
-from suite.errors import Interrupted, UserError
+from suite.errors import Interrupted, UserError, run_command
 from suite.locks import DirectoryLock
 from suite.resume import StopRequest
 from suite.study.aggregate import collect
@@ -114,19 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if arguments and arguments[0] in {"-h", "--help"}:
         print(USAGE)
         return 0
-    try:
-        if arguments and arguments[0] == "report":
-            rebuild(arguments[1:])
-        else:
-            run(arguments)
-    except UserError as error:
-        print(f"normsuite study: error: {error}", file=sys.stderr)
-        return 2
-    except Interrupted as interrupted:
-        print(f"normsuite study: interrupted: {interrupted}; every cell stopped, the report holds what "
-              f"finished; the same command resumes the study", file=sys.stderr)
-        return 128 + interrupted.signum
-    return 0
+    command = (lambda: rebuild(arguments[1:])) if arguments and arguments[0] == "report" else (lambda: run(arguments))
+    return run_command("normsuite study", command,
+                       "every cell stopped, the report holds what finished; the same command resumes the study")
 
 
 if __name__ == "__main__":
