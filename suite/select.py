@@ -36,8 +36,8 @@ from suite.config import compose_config
 from suite.errors import UserError, run_command
 from suite.locks import DirectoryLock
 from suite.resume import StopRequest
-from suite.results import CorruptFile, package_versions, read_metrics, write_json_atomic, write_text_atomic
-from suite.study.aggregate import markdown_grid
+from suite.results import package_versions, read_metrics, write_json_atomic, write_text_atomic
+from suite.study.aggregate import cell_record, markdown_grid
 from suite.study.grid import Cell, sweep_cells
 from suite.study.profile import load_profile
 from suite.study.runner import run_study
@@ -99,11 +99,7 @@ def score_cells(cells: list[Cell], values: list, runs_dir: Path, criterion: Crit
     for cell, value in zip(cells, values):
         row = {"value": value, "seed": cell.seed, "status": "missing", "score": math.nan, "cell_id": cell.cell_id}
         row.update({metric: math.nan for metric in criterion.needs})
-        path = cell.metrics_path(runs_dir)
-        try:
-            record = read_metrics(path) if path.is_file() else None
-        except CorruptFile:
-            record = {"status": "failed"}
+        record = cell_record(cell, runs_dir)
         if record is not None:
             row["status"] = record["status"]
             metrics = validation_metrics(record)
@@ -143,8 +139,7 @@ def evaluation(chosen_cells: list[Cell], baseline_cells: list[Cell], runs_dir: P
     def values(cells):
         found = {}
         for cell in cells:
-            path = cell.metrics_path(runs_dir)
-            record = read_metrics(path) if path.is_file() else {"status": "missing"}
+            record = cell_record(cell, runs_dir) or {"status": "missing"}
             if record["status"] == "finished" and metric in record["metrics"]:
                 found[cell.seed] = float(record["metrics"][metric])
         return found

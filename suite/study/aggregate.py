@@ -18,6 +18,18 @@ COLUMNS = ["task", "norm", "batch_size", "seed", "status", "main_metric", "value
 TRAIN_MODE_SUFFIX = "_train_mode"  # <main metric>_train_mode: the same test metric with norms on batch statistics
 
 
+def cell_record(cell: Cell, runs_dir: Path) -> dict | None:
+    """The cell's metrics.json record; None when the cell has not run; for a corrupt file a ``failed`` record
+    whose error names it (the study runs the cell again: suite.study.cell.cell_status)."""
+    path = cell.metrics_path(runs_dir)
+    if not path.is_file():
+        return None
+    try:
+        return read_metrics(path)
+    except CorruptFile as error:
+        return {"status": "failed", "error": str(error), "metrics": {}}
+
+
 def cell_row(cell: Cell, runs_dir: Path) -> dict:
     """One row of cells.csv: the grid coordinates (``task``: the cell's table, ``norm``: its row) and what the
     cell's metrics.json says (status ``missing`` when the cell has not run)."""
@@ -26,13 +38,9 @@ def cell_row(cell: Cell, runs_dir: Path) -> dict:
            "status": "missing", "main_metric": None, "value": float("nan"), "train_mode_value": float("nan"),
            "wall_time_s": float("nan"), "error": None, "cell_id": cell.cell_id, "wandb_url": None,
            "run_dir": str(cell.metrics_path(runs_dir).parent)}
-    path = cell.metrics_path(runs_dir)
-    if not path.is_file():
+    record = cell_record(cell, runs_dir)
+    if record is None:
         return row
-    try:
-        record = read_metrics(path)
-    except CorruptFile as error:  # the study runs the cell again (suite.study.cell.cell_status)
-        return {**row, "status": "failed", "error": str(error)}
     row.update(status=record["status"], main_metric=record.get("main_metric"), error=record.get("error"),
                wall_time_s=record.get("wall_time_s", float("nan")), wandb_url=record.get("wandb_url"))
     metric = row["main_metric"]
