@@ -140,10 +140,17 @@ def finished(process: subprocess.Popen) -> str:
 
 
 def checkpoint_at(path: Path, process: subprocess.Popen, step: int) -> None:
-    """Wait until `process`'s checkpoint at `path` holds `step` optimizer steps or more."""
-    while not (path.is_file() and torch.load(path, weights_only=True, map_location="cpu")["global_step"] >= step):
+    """Wait until `process`'s checkpoint at `path` holds `step` optimizer steps or more (read each time the
+    file is replaced)."""
+    read = None
+    while True:
+        replaced = path.stat().st_mtime_ns if path.is_file() else None
+        if replaced not in (None, read):
+            read = replaced
+            if torch.load(path, weights_only=True, map_location="cpu")["global_step"] >= step:
+                return
         assert process.poll() is None, process.stderr.read()[-3000:]
-        time.sleep(0.3)
+        time.sleep(0.02)
 
 
 def group_ended(process: subprocess.Popen, within_s: float = 60) -> bool:
@@ -195,13 +202,16 @@ def test_a_ddp_run_killed_inside_an_epoch_resumes_to_the_same_metrics(tmp_path, 
 
 @pytest.mark.slow
 def test_sigterm_to_a_ddp_run_checkpoints_once_and_every_process_stops(tmp_path, uninterrupted):
-    # No periodic checkpoints: the one inside an epoch is the signal's.
+    # Checkpoints at every batch say where the run is. Once one lies inside the second epoch, both processes
+    # are frozen, the signal is sent, and they go on: it lands there however fast the machine is (a fixed
+    # sleep after the first epoch's end let a fast machine finish the second epoch first).
     run_dir = tmp_path / "cls" / "bn" / "termed"
     checkpoint = run_dir / "checkpoints" / "fit" / LAST
-    termed = ddp_run(tmp_path, "termed")
-    checkpoint_at(checkpoint, termed, 6)  # the first epoch's end
-    time.sleep(2.0)
+    termed = ddp_run(tmp_path, "termed", "trainer.checkpoint_every_min=0.002")
+    checkpoint_at(checkpoint, termed, INSIDE_SECOND_EPOCH - 1)
+    os.killpg(termed.pid, signal.SIGSTOP)
     termed.send_signal(signal.SIGTERM)  # the launching process (rank 0) only, as `kill PID` does
+    os.killpg(termed.pid, signal.SIGCONT)
     _, stderr = termed.communicate(timeout=300)
     assert termed.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert group_ended(termed), "rank 1 did not exit"
@@ -212,7 +222,8 @@ def test_sigterm_to_a_ddp_run_checkpoints_once_and_every_process_stops(tmp_path,
     # Both processes stopped at the same batch of the second epoch (the one checkpoint), each its own state.
     assert len(positions) == 2 and positions[0]["mid_epoch"] and positions[0]["skip"] == positions[1]["skip"] > 0
 
-    assert "Restored all states from the checkpoint" in finished(ddp_run(tmp_path, "termed"))  # continued
+    assert "Restored all states from the checkpoint" in finished(ddp_run(tmp_path, "termed",
+                                                                        "trainer.checkpoint_every_min=0.002"))
     resumed = read_metrics(run_dir / "metrics.json")
     assert [entry["status"] for entry in resumed["interruptions"]] == ["interrupted"]
     assert trained(resumed["metrics"]) == trained(uninterrupted["metrics"])
