@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from suite.study import runner
 from suite.study.grid import expand_grid
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
 from suite.study.profile import load_profile
+from tests.suite.test_distributed import checkpoint_at
 from tests.suite.test_resume import DETERMINISTIC, trained
 
 TWO_EPOCHS = "task_overrides.cls=['trainer.max_epochs=2','trainer.limit_val_batches=1','model.name=resnet10t']"
@@ -81,18 +81,19 @@ def test_a_cell_submitit_asks_to_stop_is_requeued_and_continues_from_its_checkpo
     # (SIGUSR2, what Slurm sends before preempting it or ending its time) inside its second epoch.
     runs = tmp_path / "cells"
     command = [sys.executable, "-m", "suite.study.cell", "-m", *DETERMINISTIC, "task=cls", "model.name=resnet10t",
-               "trainer.max_epochs=3", "trainer.limit_train_batches=8", f"paths.runs={runs}", "run_id=whole,requeued",
+               "trainer.max_epochs=3", "trainer.limit_train_batches=8", "trainer.checkpoint_every_min=0.002",
+               f"paths.runs={runs}", "run_id=whole,requeued",
                "hydra/launcher=submitit_local", f"hydra.launcher.submitit_folder={tmp_path / 'submitit' / '%j'}",
                "hydra.launcher.timeout_min=20", "hydra.launcher.cpus_per_task=1", f"hydra.sweep.dir={tmp_path / 'hydra'}"]
     sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "OMP_NUM_THREADS": "1"})
     run_dir = runs / "cls" / "bn" / "requeued"
     checkpoint = run_dir / "checkpoints" / "fit" / "last.ckpt"
-    while not checkpoint.is_file():  # the first epoch's end
-        assert sweep.poll() is None, sweep.stderr.read()[-3000:]
-        time.sleep(0.3)
-    time.sleep(2.0)
-    os.kill(int((run_dir / ".lock").read_text()), signal.SIGUSR2)  # the job's process, which holds the run's lock
+    checkpoint_at(checkpoint, sweep, 10)  # inside the second epoch (checkpoints at every batch say where it is)
+    job = int((run_dir / ".lock").read_text())  # the job's process, which holds the run's lock
+    os.kill(job, signal.SIGSTOP)  # frozen there, so the signal lands inside the epoch however fast the machine is
+    os.kill(job, signal.SIGUSR2)
+    os.kill(job, signal.SIGCONT)
     _, stderr = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, stderr[-3000:]
 
