@@ -5,7 +5,7 @@ the report (and the W&B summary) from the cells already on disk, without running
 The cells run under ``<reports_dir>/<study_id>/`` (run dirs, Hydra sweeps, logs, W&B files); the report
 goes to ``<results_dir>/<study_id>/`` (cells.csv, tables, plots, summary.md, report.html, study.json with
 the command, package versions and wall time, table.yaml for ``make results``), rewritten after every
-task, so a stopped study leaves a report of what finished and the same command resumes it. One driver
+task, with the ledger of finished cells (``cells/``, `suite.study.ledger`: commit it as the study goes), so a stopped study leaves a report of what finished and the same command resumes it. One driver
 per study directory (a lock; a second is a one-line error). SIGTERM or SIGINT stops the running sweep
 with its cells (`suite.study.stop`: they checkpoint), writes the report and exits with 128 + the signal.
 """
@@ -26,6 +26,7 @@ from suite.resume import StopRequest
 from suite.study.aggregate import collect
 from suite.study.grid import expand_grid
 from suite.study.launcher import check_launcher
+from suite.study.ledger import Ledger
 from suite.study.profile import load_profile
 from suite.study.report import write_report, write_study_record
 from suite.study.runner import run_study
@@ -46,6 +47,12 @@ def write_files(profile, study_dir: Path):
     record = write_study_record(out, profile, frame, study_dir / "wall_time.json")
     return frame, write_report(frame, out, profile.study_id, profile.degradation_threshold, profile.command,
                                record)
+
+
+def ledger(profile, study_dir: Path) -> Ledger | None:
+    """The study's ledger beside its report, when the report is not in the study dir itself."""
+    out = results_dir(profile, study_dir)
+    return Ledger(out / "cells", study_dir / "cells") if out != study_dir else None
 
 
 def report(profile, study_dir: Path) -> None:
@@ -91,7 +98,7 @@ def run(arguments: list[str]) -> None:
 
         try:
             with StopRequest():
-                run_study(profile, study_dir, after_task)
+                run_study(profile, study_dir, after_task, ledger=ledger(profile, study_dir))
         except Interrupted:
             after_task()  # the report of what finished; the same command resumes the rest
             raise

@@ -10,7 +10,9 @@ For each task the runner
 3. launches ``python -m suite.study.cell -m ...`` with the profile's Hydra launcher
    (`suite.study.launcher`: joblib with ``n_jobs`` = cores // threads per cell, or
    submitit), its output in ``logs/<task>.log``, and prints each cell's result as it lands;
-4. records any cell the sweep did not reach (its process died) as failed.
+4. records any cell the sweep did not reach (its process died) as failed;
+5. with a `suite.study.ledger.Ledger`, first restores the finished cells only the ledger has and copies each
+   cell that finishes into it.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from suite.results import read_metrics, write_json_atomic
 from suite.study.cell import clear_corrupt, has_landed, is_finished, written_since
 from suite.study.grid import Cell, expand_grid, runs, sweep_groups, sweep_overrides
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
+from suite.study.ledger import Ledger
 from suite.study.stop import stop_sweep
 
 
@@ -76,10 +79,11 @@ def describe(cell: Cell, runs_dir: Path, shown: list[str] | None = None) -> str:
 
 
 def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[str], threads: int,
-          name: str | None = None, shown: list[str] | None = None) -> int:
+          name: str | None = None, shown: list[str] | None = None, on_landed=None) -> int:
     """Run one sweep over `cells` of one task (none finished) with the `launch`
     overrides, printing cells as they land; returns the sweep's exit code. `name`: its Hydra sweep
-    folder under hydra/ (default: the task); `shown`: the metrics printed per cell (default its main metric)."""
+    folder under hydra/ (default: the task); `shown`: the metrics printed per cell (default its main metric);
+    `on_landed(cell)`, if given, is called for each cell that lands."""
     task = cells[0].task
     runs_dir = study_dir / "cells"
     command = [sys.executable, "-m", "suite.study.cell", "-m", *sweep_overrides(cells), *runtime,
@@ -102,6 +106,8 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
                 for cell in landed:
                     print(f"  {describe(cell, runs_dir, shown)}", flush=True)
                     waiting.remove(cell)
+                    if on_landed is not None:
+                        on_landed(cell)
                 if exit_code is not None:
                     break
                 time.sleep(2)
@@ -117,15 +123,18 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
     return exit_code
 
 
-def run_study(profile, study_dir: Path, after_task=None, cells: list[Cell] | None = None) -> list[Cell]:
+def run_study(profile, study_dir: Path, after_task=None, cells: list[Cell] | None = None,
+              ledger: Ledger | None = None) -> list[Cell]:
     """Run every unfinished cell of `profile`'s grid (or of `cells`, e.g. `suite.select`'s), calling
-    `after_task()` (if given) after each task's sweeps; returns the cells."""
+    `after_task()` (if given) after each task's sweeps; returns the cells. `ledger`: kept in step (above)."""
     check_launcher(profile)
     cells = expand_grid(profile) if cells is None else cells
     runtime = runtime_overrides(profile, study_dir)
     runs_dir = study_dir / "cells"
     for task in dict.fromkeys(cell.task for cell in cells):
         of_task = runs([cell for cell in cells if cell.task == task])
+        if ledger is not None and (restored := ledger.sync(of_task)):
+            print(f"{task}: {restored} finished cells restored from the ledger {ledger.directory}", flush=True)
         pending = [cell for cell in of_task if not is_finished(cell.metrics_path(runs_dir))]
         print(f"{task}: {len(of_task) - len(pending)} of {len(of_task)} cells already finished", flush=True)
         for cell in pending:  # unfinished attempts are continued (their record stays), corrupt ones re-run
@@ -138,7 +147,7 @@ def run_study(profile, study_dir: Path, after_task=None, cells: list[Cell] | Non
             started = time.time()
             exit_code = sweep(group, study_dir, runtime, launcher_overrides(profile, task, jobs, study_dir),
                               threads_per_cell(profile, task, jobs), task if number == 0 else f"{task}-{number}",
-                              profile.get("shown_metrics"))
+                              profile.get("shown_metrics"), ledger.record if ledger is not None else None)
             print(f"{task}: sweep of {len(group)} cells done in {time.time() - started:.0f} s with {jobs} "
                   f"parallel cells (exit code {exit_code})", flush=True)
         if after_task is not None:

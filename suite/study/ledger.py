@@ -1,0 +1,52 @@
+"""A study's ledger: a copy of every finished cell's metrics.json, kept with the report, to be committed.
+
+The cells' run dirs (checkpoints, W&B files) live under ``<reports_dir>/<study_id>/cells/``, which is not
+committed; the ledger, ``<results_dir>/<study_id>/cells/<task>/<norm>/<cell id>.json`` (about 3 KB a cell), is
+written as each cell lands. A study longer than one sitting commits its results folder as it goes, and the
+same command resumes it anywhere, a clean clone included: `Ledger.sync` puts a ledger record back where a
+cell's run dir has none (the cell counts as finished and is not run again) and records finished cells the
+ledger lacks. A transfer table's fine-tuning starts from its pre-training cell's checkpoint, which the ledger
+does not hold: restored pre-training cells leave their fine-tuning cells failed, naming the missing run dir.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from suite.results import atomic_path
+from suite.study.cell import cell_status, is_finished
+from suite.study.grid import Cell
+
+
+class Ledger:
+    """The ledger in `directory` of the cells whose run dirs are under `runs_dir`."""
+
+    def __init__(self, directory: Path, runs_dir: Path):
+        self.directory, self.runs_dir = Path(directory), Path(runs_dir)
+
+    def path(self, cell: Cell) -> Path:
+        return self.directory / cell.task / cell.norm / f"{cell.cell_id}.json"
+
+    def record(self, cell: Cell) -> None:
+        """Copy `cell`'s metrics.json into the ledger if the cell finished."""
+        source = cell.metrics_path(self.runs_dir)
+        if is_finished(source):
+            _copy(source, self.path(cell))
+
+    def sync(self, cells: list[Cell]) -> int:
+        """Restore the run records of `cells` that only the ledger has (returns how many); record the
+        finished ones it lacks."""
+        restored = 0
+        for cell in cells:
+            run_record, kept = cell.metrics_path(self.runs_dir), self.path(cell)
+            if cell_status(run_record) is None and is_finished(kept):
+                _copy(kept, run_record)
+                restored += 1
+            elif not kept.is_file():
+                self.record(cell)
+        return restored
+
+
+def _copy(source: Path, target: Path) -> None:
+    with atomic_path(target) as temporary:
+        shutil.copyfile(source, temporary)
