@@ -3,7 +3,8 @@
 For each task the runner
 
 1. skips the task when every cell's metrics.json says ``finished`` (cells that share a run,
-   `suite.study.grid.runs`, run once), and cuts the rest into sweeps (`sweep_groups`);
+   `suite.study.grid.runs`, run once), and cuts the rest into sweeps (`sweep_groups`); a finished cell
+   whose config has changed since it ran (`retire_changed`) runs again;
 2. composes one config per norm first: a sweep whose config cannot be composed (a
    task without configs/task/<task>.yaml, an unknown batch-axis key) would abort as a
    whole, so such cells are recorded as failed with the error and left out;
@@ -22,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from suite.config import compose_config
 from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
@@ -36,7 +39,44 @@ def runtime_overrides(profile, study_dir: Path) -> list[str]:
     """Where cells write and how they log; not part of a cell's identity."""
     return [f"paths.runs={study_dir / 'cells'}", f"logger.mode={profile.logger_mode}",
             f"logger.save_dir={study_dir}", f"logger.project={profile.wandb_project}",
-            f"logger.group=study-{profile.study_id}"]
+            f"logger.group=study-{profile.study_id}", "trainer.enable_progress_bar=false"]
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    """A nested config as {"a.b.c": value}."""
+    flat = {}
+    for key, value in tree.items():
+        flat.update(_dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
+def changed_settings(recorded: dict, cfg, runtime: list[str]) -> list[str]:
+    """The keys whose value in `recorded` (the config a finished cell ran with) differs from `cfg` (the one
+    the cell composes to now), `runtime`'s keys left out. A cell's id digests the profile's overrides only, so
+    a default changed in a config file since the cell ran shows here. A key the cell's config did not have
+    counts only with a value other than null or false (a new setting that is off reproduces the old run); a
+    key since removed does not count."""
+    ignored = tuple(override.split("=", 1)[0].lstrip("+") for override in runtime)
+    now, then = _dotted(OmegaConf.to_container(cfg, resolve=True)), _dotted(recorded)
+    changed = [key for key, value in now.items()
+               if (then[key] != value if key in then else value not in (None, False))]
+    return sorted(key for key in changed if not key.startswith(ignored))
+
+
+def retire_changed(cells: list[Cell], runs_dir: Path, runtime: list[str]) -> None:
+    """Move aside the run dir of each finished cell whose settings have changed (`changed_settings`), so
+    that the cell runs again; the old run stays beside it as ``<cell id>.changed-<UTC time>``."""
+    for cell in cells:
+        path = cell.metrics_path(runs_dir)
+        recorded = read_metrics(path).get("config") if is_finished(path) else None
+        if recorded is None:
+            continue
+        changed = changed_settings(recorded, compose_config([*cell.overrides(), *runtime]), runtime)
+        if changed:
+            aside = path.parent.with_name(f"{cell.cell_id}.changed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            path.parent.rename(aside)
+            print(f"  {cell.task} {cell.norm} batch {cell.run_batch} seed {cell.seed}: ran with other settings "
+                  f"({', '.join(changed)}), runs again; the old run is in {aside}", flush=True)
 
 
 def parallel_jobs(profile, pending: int) -> int:
@@ -87,7 +127,7 @@ def sweep(cells: list[Cell], study_dir: Path, runtime: list[str], launch: list[s
     task = cells[0].task
     runs_dir = study_dir / "cells"
     command = [sys.executable, "-m", "suite.study.cell", "-m", *sweep_overrides(cells), *runtime,
-               "trainer.enable_progress_bar=false", *launch, f"hydra.sweep.dir={study_dir / 'hydra' / (name or task)}"]
+               *launch, f"hydra.sweep.dir={study_dir / 'hydra' / (name or task)}"]
     threads = str(threads)
     environment = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     log_path = study_dir / "logs" / f"{task}.log"
@@ -135,6 +175,7 @@ def run_study(profile, study_dir: Path, after_task=None, cells: list[Cell] | Non
         of_task = runs([cell for cell in cells if cell.task == task])
         if ledger is not None and (restored := ledger.sync(of_task)):
             print(f"{task}: {restored} finished cells restored from the ledger {ledger.directory}", flush=True)
+        retire_changed(of_task, runs_dir, runtime)
         pending = [cell for cell in of_task if not is_finished(cell.metrics_path(runs_dir))]
         print(f"{task}: {len(of_task) - len(pending)} of {len(of_task)} cells already finished", flush=True)
         for cell in pending:  # unfinished attempts are continued (their record stays), corrupt ones re-run

@@ -20,6 +20,7 @@ import norms
 import suite.engine
 from suite.data import build_splits
 from suite.run import run
+from suite.study.runner import changed_settings
 from suite.task import TASKS
 
 MARGIN = 0.2      # learning tier: test/acc >= chance + MARGIN ...
@@ -93,10 +94,13 @@ def chance(cfg) -> float:
 
 @pytest.mark.parametrize(("task", "norm"), PAIRS, ids=IDS)
 def test_tiny_run_finishes_with_finite_losses_and_writes_metrics(make_config, step_losses, task, norm):
-    cfg = make_config(f"task={task}", f"norm={norm}", *TINY, *TINY_TASK.get(task, []), "run_id=tiny")
+    overrides = [f"task={task}", f"norm={norm}", *TINY, *TINY_TASK.get(task, []), "run_id=tiny"]
+    cfg = make_config(*overrides)
     metrics = run(cfg)
     written = json.loads((Path(cfg.paths.runs) / task / norm / "tiny" / "metrics.json").read_text())
     assert written["status"] == "finished" and (written["task"], written["norm"]) == (task, norm)
+    # The recorded config is the composed one (a study compares them to find cells run with other settings).
+    assert changed_settings(written["config"], make_config(*overrides), []) == []
     main = cfg.task.main_metric
     assert math.isfinite(written["metrics"][main]) and written["metrics"][main] == pytest.approx(metrics[main])
     losses = [loss for recorder in step_losses for loss in recorder.losses]

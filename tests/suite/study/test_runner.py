@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from suite.config import compose_config
-from suite.results import read_metrics
+from suite.results import read_metrics, write_json_atomic
 from suite.study import runner
 from suite.study.cell import run_cell
 from suite.study.grid import expand_grid
@@ -129,3 +130,31 @@ def test_sweep_runs_cells_in_parallel_records_failures_and_resumes(tmp_path, mon
 def test_cli_errors_are_one_line():
     result = subprocess.run([sys.executable, "-m", "suite.study", "profile=nope"], capture_output=True, text=True)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_cell_finished_with_settings_the_profile_no_longer_gives_runs_again(tmp_path, monkeypatch, small_profile,
+                                                                              write_cell, capsys):
+    """A config file's default changed since a cell ran (its id digests only the profile's overrides): the
+    recorded config says so, the old run is moved aside and the cell is swept again; unchanged cells are not."""
+    cells = runner.runs(expand_grid(small_profile))
+    runtime = runner.runtime_overrides(small_profile, tmp_path)
+    for cell in cells:
+        write_cell(cell, tmp_path / "cells", value=0.5)
+        record = read_metrics(cell.metrics_path(tmp_path / "cells"))
+        record["config"] = OmegaConf.to_container(compose_config([*cell.overrides(), *runtime]), resolve=True)
+        record["config"]["paths"]["runs"] = "elsewhere"  # where it ran: not a setting
+        if cell is cells[0]:
+            record["config"]["task"]["optim"]["lr"] *= 2  # the task file's default then
+        write_json_atomic(cell.metrics_path(tmp_path / "cells"), record)
+    swept = []
+    monkeypatch.setattr(runner, "sweep", lambda group, *args, **kwargs: swept.extend(group) or 0)
+    runner.run_study(small_profile, tmp_path)
+    assert swept == [cells[0]]
+    assert "ran with other settings (task.optim.lr), runs again" in capsys.readouterr().out
+    (aside,) = cells[0].metrics_path(tmp_path / "cells").parent.parent.glob(f"{cells[0].cell_id}.changed-*")
+    assert read_metrics(aside / "metrics.json")["metrics"]["test/acc"] == 0.5
+
+
+def test_a_setting_added_since_counts_only_when_it_is_on():
+    cfg = OmegaConf.create({"a": 1, "new": {"off": None, "disabled": False, "on": 3}, "paths": {"runs": "x"}})
+    assert runner.changed_settings({"a": 1, "gone": 2, "paths": {"runs": "y"}}, cfg, ["paths.runs=x"]) == ["new.on"]
