@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 
 from suite.resume import DONE, LAST, StopRequest, finished_phase_metrics
@@ -169,14 +168,16 @@ class RunSession:
         if self.writes:
             self.write_results("running")
         trainer = self.trainer(phase, **trainer_overrides)
+        final_weights = None
         if self.phase_done(phase):
-            module.load_state_dict(torch.load(self.checkpoint_dir(phase) / LAST, map_location="cpu",
-                                              weights_only=False)["state_dict"])
+            # Loaded by the test, after the trainer's setup hooks, which may change the module's layout as
+            # they did when it was saved (trainer.norm_batch_size wraps its norms: suite.norm_batch).
+            final_weights = str(self.checkpoint_dir(phase) / LAST)
             fitted = self.record(finished_phase_metrics(self.checkpoint_dir(phase)))
         else:
             trainer.fit(module, datamodule=datamodule, ckpt_path=self.resume_path(phase))
             fitted = self.record(RunCheckpoint.of(trainer).fit_metrics)
-        trainer.test(module, datamodule=datamodule, verbose=False)
+        trainer.test(module, datamodule=datamodule, verbose=False, ckpt_path=final_weights)
         return {**fitted, **self.record(_as_floats(trainer.callback_metrics))}
 
     def record(self, metrics: dict[str, float]) -> dict[str, float]:

@@ -180,3 +180,18 @@ def test_a_run_killed_after_its_last_checkpoint_but_before_done_ends_with_every_
     assert trained(resumed) == trained(whole)
     assert json.loads((checkpoint / DONE).read_text()).keys() >= {"train/loss", "train/acc", "val/acc"}
     assert "optimizer_states" not in torch.load(checkpoint / LAST, weights_only=False)
+
+
+def test_a_ghost_batch_run_killed_between_done_and_testing_tests_its_final_weights(make_config, tmp_path):
+    """``trainer.norm_batch_size`` wraps the batch-statistics norms when the trainer sets up (suite.norm_batch),
+    so a done phase's final weights are loaded after that: loaded before, their keys did not match (a default
+    study cell on the normalization-batch axis killed there failed to resume)."""
+    overrides = [*TINY, "trainer.deterministic=true", "trainer.norm_batch_size=2"]
+    whole = run(make_config(*overrides, "run_id=whole"))
+    run(make_config(*overrides, "run_id=killed"))
+    run_dir = tmp_path / "runs" / "cls" / "bn" / "killed"
+    record = read_metrics(run_dir / "metrics.json")
+    write_json_atomic(run_dir / "metrics.json", {**record, "status": "running", "metrics": {}})  # what the kill left
+    resumed = run(make_config(*overrides, "run_id=killed"))
+    assert trained(resumed) == trained(whole)
+    assert read_metrics(run_dir / "metrics.json")["status"] == "finished"
