@@ -40,7 +40,7 @@ TINY_TASK = {
 }
 SHORT = ["trainer.max_epochs=5"]
 SHORT_TASK = {
-    "cls": ["model.name=resnet10t"],
+    "cls": ["model.name=resnet10t", "trainer.max_epochs=2"],
     "nas": ["task.search_epochs=1", "trainer.limit_train_batches=0.5"],
     "adv": ["task.train_steps=3", "task.step_size=0.04", "task.eval_pgd_steps=[5]",
             "task.main_metric=test/robust_acc_pgd5", "task.val_pgd_steps=5", "task.epsilon_warmup_epochs=3"],
