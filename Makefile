@@ -37,8 +37,8 @@ test: install
 test-slow: install
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
-# Every task x norm learns in a short run (tests/tasks/test_every_task.py): about 50 min on 2 busy cores;
-# not in CI until .ci/run with it is timed on an idle machine against the 90-minute limit.
+# Every task x norm learns in a short run (tests/tasks/test_every_task.py), the third tier of .ci/run:
+# 25.6 min on the 2-core machine with nothing else running (nas 13 min of it), before cls went from 2 to 3 epochs.
 test-learning: install
 	$(PY) -m pytest -q -m learning
 

@@ -40,12 +40,15 @@ TINY_TASK = {
 }
 SHORT = ["trainer.max_epochs=5"]
 SHORT_TASK = {
-    "cls": ["model.name=resnet10t", "trainer.max_epochs=2"],
+    "cls": ["model.name=resnet10t", "trainer.max_epochs=3"],   # in: 0.175 test accuracy after 2 epochs, 0.532 after 3
     "nas": ["task.search_epochs=1", "trainer.limit_train_batches=0.5"],
     "adv": ["task.train_steps=3", "task.step_size=0.04", "task.eval_pgd_steps=[5]",
             "task.main_metric=test/robust_acc_pgd5", "task.val_pgd_steps=5", "task.epsilon_warmup_epochs=3"],
     "fsl": ["trainer.max_epochs=1", "task.train_episodes=30", "task.val_episodes=2", "task.test_episodes=50"],
 }
+# Measured: nas's DARTS search with evonorm_s0 at its default eps (1e-5, timm's) diverges at step 2 (exit 3, "raise
+# the norm's eps"); with 1e-3 it trains (0.379 test accuracy).
+SHORT_PAIR = {("nas", "evonorm_s0"): ["norm.eps=1e-3"]}
 PAIRS = [(task, norm) for task in TASKS.names() for norm in norms.available()]
 IDS = [f"{task}-{norm}" for task, norm in PAIRS]
 # Measured: with no normalization adv, nas and uda did not train at their default learning rates in the short
@@ -117,7 +120,8 @@ def loss_drop(losses: list[float]) -> float:
 @pytest.mark.parametrize(("task", "norm"), LEARNING_PAIRS)
 def test_short_real_run_learns(make_config, step_losses, task, norm):
     """Accuracy beats chance by `MARGIN`, or the training loss of the run's last phase falls by `LOSS_DROP`."""
-    cfg = make_config(f"task={task}", f"norm={norm}", *SHORT, *SHORT_TASK.get(task, []))
+    cfg = make_config(f"task={task}", f"norm={norm}", *SHORT, *SHORT_TASK.get(task, []),
+                      *SHORT_PAIR.get((task, norm), []))
     accuracy = run(cfg)["test/acc"]
     drop = loss_drop(step_losses[-1].losses)
     assert accuracy >= chance(cfg) + MARGIN or drop >= LOSS_DROP, \
