@@ -36,7 +36,7 @@ from suite.config import compose_config
 from suite.errors import UserError, run_command
 from suite.locks import DirectoryLock
 from suite.resume import StopRequest
-from suite.results import package_versions, read_metrics, write_json_atomic, write_text_atomic
+from suite.results import package_versions, write_json_atomic, write_text_atomic
 from suite.study.aggregate import cell_record, markdown_grid
 from suite.study.grid import Cell, sweep_cells
 from suite.study.profile import load_profile
@@ -210,8 +210,7 @@ def wall_time(path: Path, started: float) -> float:
 
 
 def cell_seconds(cell: Cell, runs_dir: Path) -> float:
-    path = cell.metrics_path(runs_dir)
-    return float(read_metrics(path).get("wall_time_s") or 0.0) if path.is_file() else 0.0
+    return float((cell_record(cell, runs_dir) or {}).get("wall_time_s") or 0.0)
 
 
 def parse(arguments: list[str]) -> dict:
@@ -254,7 +253,7 @@ def run(arguments: list[str]) -> dict:
     values = list(options["values"])
     cells = sweep_cells(profile, OmegaConf.create({"task": task, "norm": norm, "key": key, "values": values}))
     cell_values = [value for value in values for _ in seeds]
-    compose_config(cells[0].overrides())  # a mistyped key or value: a one-line error before any cell runs
+    first = compose_config(cells[0].overrides())  # a mistyped key or value: a one-line error before any cell runs
     baseline_cells = []
     if options["baseline"]:
         baseline_key, baseline_value = options["baseline"].split("=", 1)
@@ -285,8 +284,7 @@ def run(arguments: list[str]) -> dict:
                   "versions": package_versions()}
         if baseline_cells:  # after the choice: the chosen value's test metric against the baseline
             chosen_cells = [cell for cell, value in zip(cells, cell_values) if value == chosen]
-            metric = compose_config(cells[0].overrides()).task.main_metric
-            record["evaluation"] = evaluation(chosen_cells, baseline_cells, runs_dir, metric)
+            record["evaluation"] = evaluation(chosen_cells, baseline_cells, runs_dir, first.task.main_metric)
         write_text_atomic(out / "cells.csv", scores.to_csv(index=False))
         write_json_atomic(out / "selection.json", record)
     print(selection_markdown(record, scores))
