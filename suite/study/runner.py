@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 from suite.config import compose_config
 from suite.errors import UserError
 from suite.results import read_metrics, write_json_atomic
+from suite.study.aggregate import cell_record
 from suite.study.cell import clear_corrupt, has_landed, is_finished, written_since
 from suite.study.grid import Cell, expand_grid, runs, sweep_groups, sweep_overrides
 from suite.study.launcher import check_cell_fits, check_launcher, launcher_overrides, threads_per_cell
@@ -67,12 +68,12 @@ def retire_changed(cells: list[Cell], runs_dir: Path, runtime: list[str]) -> Non
     """Move aside the run dir of each finished cell whose settings have changed (`changed_settings`), so
     that the cell runs again; the old run stays beside it as ``<cell id>.changed-<UTC time>``."""
     for cell in cells:
-        path = cell.metrics_path(runs_dir)
-        recorded = read_metrics(path).get("config") if is_finished(path) else None
-        if recorded is None:
+        record = cell_record(cell, runs_dir) or {}
+        if record.get("status") != "finished" or record.get("config") is None:
             continue
-        changed = changed_settings(recorded, compose_config([*cell.overrides(), *runtime]), runtime)
+        changed = changed_settings(record["config"], compose_config([*cell.overrides(), *runtime]), runtime)
         if changed:
+            path = cell.metrics_path(runs_dir)
             aside = path.parent.with_name(f"{cell.cell_id}.changed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
             path.parent.rename(aside)
             print(f"  {cell.task} {cell.norm} batch {cell.run_batch} seed {cell.seed}: ran with other settings "
