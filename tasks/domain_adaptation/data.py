@@ -18,7 +18,7 @@ from suite.data.splits import ImageSplits
 from suite.errors import UserError
 
 # Val and test loaders in this order; the module logs <stage>/acc for the target, <stage>/source_acc for the source.
-VAL_DOMAINS = TEST_DOMAINS = ("target", "source")
+EVAL_DOMAINS = ("target", "source")
 
 
 def class_names(dataset: Dataset) -> list[str] | None:
@@ -51,7 +51,7 @@ def check_domains_compatible(source: ImageSplits, target: ImageSplits) -> None:
 class DomainPairDataModule(pl.LightningDataModule):
     """Train: ``{"source": (images, labels), "target": (images, labels)}`` per step (the
     target labels are never used in training). Val and test: the target's split, then the
-    source's (order `VAL_DOMAINS`, `TEST_DOMAINS`)."""
+    source's (order `EVAL_DOMAINS`)."""
 
     def __init__(self, source: ImageDataModule, target: ImageDataModule):
         super().__init__()
@@ -73,10 +73,10 @@ class DomainPairDataModule(pl.LightningDataModule):
         return CombinedLoader(loaders, mode="max_size_cycle")
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [self.domain(name).val_dataloader() for name in VAL_DOMAINS]
+        return [self.domain(name).val_dataloader() for name in EVAL_DOMAINS]
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [self.domain(name).test_dataloader() for name in TEST_DOMAINS]
+        return [self.domain(name).test_dataloader() for name in EVAL_DOMAINS]
 
     def domain(self, name: str) -> ImageDataModule:
         return {"target": self.target, "source": self.source}[name]

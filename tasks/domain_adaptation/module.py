@@ -34,7 +34,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from suite.module import TaskModule
-from tasks.domain_adaptation.data import TEST_DOMAINS, VAL_DOMAINS
+from tasks.domain_adaptation.data import EVAL_DOMAINS
 from tasks.domain_adaptation.divergence import domain_accuracy, proxy_a_distance
 from tasks.domain_adaptation.gradient_reversal import GradientReversal
 from tasks.domain_adaptation.schedules import dann_annealing, grl_coefficient, training_progress
@@ -67,7 +67,7 @@ class DannModule(TaskModule):
         self.accuracy = nn.ModuleDict({name: MulticlassAccuracy(num_classes, average="micro", validate_args=False)
                                        for name in ("train_acc", "val_acc", "val_source_acc", "test_acc",
                                                      "test_source_acc")})
-        self.val_features: dict[str, list[torch.Tensor]] = {domain: [] for domain in VAL_DOMAINS}
+        self.val_features: dict[str, list[torch.Tensor]] = {domain: [] for domain in EVAL_DOMAINS}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits (N, K) for images (N, C, S, S) in [0, 1]."""
@@ -115,21 +115,22 @@ class DannModule(TaskModule):
         self.log("train/acc", self.accuracy["train_acc"], on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def evaluate(self, name: str, features: torch.Tensor, labels: torch.Tensor) -> None:
-        """Accuracy of one batch's features under the metric ``name`` (``val/acc``, ``test/source_acc``, ...)."""
+    def evaluate(self, stage: str, dataloader_idx: int, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Accuracy of one batch's features from `stage`'s loader `dataloader_idx` (`EVAL_DOMAINS` order):
+        ``<stage>/acc`` for the target, ``<stage>/source_acc`` for the source."""
+        name = f"{stage}/acc" if EVAL_DOMAINS[dataloader_idx] == "target" else f"{stage}/source_acc"
         accuracy = self.accuracy[name.replace("/", "_")]
         accuracy.update(self.classifier(features), labels)  # logged per epoch only
         self.log(name, accuracy, on_step=False, on_epoch=True, prog_bar=True, add_dataloader_idx=False)
 
     def on_validation_epoch_start(self) -> None:
-        self.val_features = {domain: [] for domain in VAL_DOMAINS}
+        self.val_features = {domain: [] for domain in EVAL_DOMAINS}
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         images, labels = batch
-        domain = VAL_DOMAINS[dataloader_idx]
         features = self.features(images)
-        self.val_features[domain].append(features.detach().float().cpu())
-        self.evaluate("val/acc" if domain == "target" else "val/source_acc", features, labels)
+        self.val_features[EVAL_DOMAINS[dataloader_idx]].append(features.detach().float().cpu())
+        self.evaluate("val", dataloader_idx, features, labels)
 
     def on_validation_epoch_end(self) -> None:
         """``val/domain_acc`` and ``val/proxy_a_distance`` of this process's val features (no class labels)."""
@@ -142,5 +143,4 @@ class DannModule(TaskModule):
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         images, labels = batch
-        name = "test/acc" if TEST_DOMAINS[dataloader_idx] == "target" else "test/source_acc"
-        self.evaluate(name, self.features(images), labels)
+        self.evaluate("test", dataloader_idx, self.features(images), labels)

@@ -53,7 +53,7 @@ def test_short_dann_run_trains_both_heads_and_reports_target_and_source_accuracy
     for part in HEADS:
         assert _changed(task.initial[part], getattr(task.built, part)), f"{part} did not train"
     # limit_test_batches=1: each test accuracy is the trained model's on the first batch of its domain.
-    target_loader, source_loader = task.data.test_dataloader()  # TEST_DOMAINS order
+    target_loader, source_loader = task.data.test_dataloader()  # EVAL_DOMAINS order
     for key, loader in (("test/acc", target_loader), ("test/source_acc", source_loader)):
         images, labels = next(iter(loader))
         with torch.no_grad():
