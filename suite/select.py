@@ -24,7 +24,6 @@ import json
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -42,6 +41,7 @@ from suite.study.grid import Cell, sweep_cells
 from suite.study.profile import load_profile
 from suite.study.runner import run_study
 from suite.study.verdicts import t_interval
+from suite.study.wallclock import WallClock
 
 USAGE = ("usage: python -m suite.select task=<task> key=<config key> values=[v1,v2,...] criterion=<name> "
          "[baseline=<key>=<value>] [profile=default] [norm=bn] [batch=<k>] [seeds=[0,1,2]] [id=<name>]")
@@ -201,14 +201,6 @@ def readme_section(folder: Path) -> str:
     return "\n\n".join(parts)
 
 
-def wall_time(path: Path, started: float) -> float:
-    """Seconds of every command that worked on this selection: earlier ones from `path`, this one's added."""
-    earlier = json.loads(path.read_text()) if path.is_file() else []
-    total = round(sum(earlier) + time.time() - started, 1)
-    write_json_atomic(path, [*earlier, round(time.time() - started, 1)])
-    return total
-
-
 def cell_seconds(cell: Cell, runs_dir: Path) -> float:
     return float((cell_record(cell, runs_dir) or {}).get("wall_time_s") or 0.0)
 
@@ -262,7 +254,7 @@ def run(arguments: list[str]) -> dict:
         compose_config(baseline_cells[0].overrides())
     study_dir = Path(profile.reports_dir) / selection_id
     out = Path(profile.results_dir) / selection_id
-    started = time.time()
+    clock = WallClock(study_dir)
     with DirectoryLock(study_dir, f"selection {selection_id} ({study_dir})", "wait for that command to end"):
         with StopRequest():
             run_study(profile, study_dir, cells=cells + baseline_cells)
@@ -279,7 +271,7 @@ def run(arguments: list[str]) -> dict:
                   "cpu_count": os.cpu_count(), "settings": list(cells[0].fixed_overrides[:-1]),  # the profile's, the key's value left out
                   "summary": summary.reset_index().to_dict("records"),
                   "command": "python -m suite.select " + " ".join(arguments),
-                  "wall_time_s": wall_time(study_dir / "wall_time.json", started),
+                  "wall_time_s": clock(),
                   "cell_seconds": round(float(sum(cell_seconds(cell, runs_dir) for cell in cells + baseline_cells)), 1),
                   "versions": package_versions()}
         if baseline_cells:  # after the choice: the chosen value's test metric against the baseline

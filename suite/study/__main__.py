@@ -11,14 +11,10 @@ with its cells (`suite.study.stop`: they checkpoint), writes the report and exit
 """
 from __future__ import annotations
 
-import json
 import sys
-import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
-
-from suite.results import write_json_atomic
 
 from suite.errors import Interrupted, UserError, run_command
 from suite.locks import DirectoryLock
@@ -31,6 +27,7 @@ from suite.study.profile import load_profile
 from suite.study.report import write_report, write_study_record
 from suite.study.runner import run_study
 from suite.study.wandb_summary import log_summary
+from suite.study.wallclock import WallClock, read_entries
 
 USAGE = "usage: python -m suite.study profile=<name> [key=value ...] | report <study-dir> [key=value ...]"
 
@@ -44,7 +41,7 @@ def write_files(profile, study_dir: Path):
     """The report files of the cells finished so far."""
     frame = collect(expand_grid(profile), study_dir / "cells")
     out = results_dir(profile, study_dir)
-    record = write_study_record(out, profile, frame, study_dir / "wall_time.json")
+    record = write_study_record(out, profile, frame, read_entries(study_dir))
     return frame, write_report(frame, out, profile.study_id, profile.degradation_threshold, profile.command,
                                record)
 
@@ -65,21 +62,6 @@ def report(profile, study_dir: Path) -> None:
     print(written.summary.read_text())
 
 
-class WallClock:
-    """Seconds this command has spent on the study, added to ``wall_time.json`` (one entry per command,
-    so a resumed study's wall time is the sum of its commands) each time it is called."""
-
-    def __init__(self, path: Path):
-        self.path, self.started = path, time.time()
-        self.entries = json.loads(path.read_text()) if path.is_file() else []
-        self.entries.append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
-                             "seconds": 0.0})
-
-    def __call__(self) -> None:
-        self.entries[-1]["seconds"] = round(time.time() - self.started, 1)
-        write_json_atomic(self.path, self.entries)
-
-
 def run(arguments: list[str]) -> None:
     names = [argument.split("=", 1)[1] for argument in arguments if argument.startswith("profile=")]
     overrides = [argument for argument in arguments if not argument.startswith("profile=")]
@@ -90,7 +72,7 @@ def run(arguments: list[str]) -> None:
     with DirectoryLock(study_dir, f"study {profile.study_id} ({study_dir})",
                        "wait for that driver to end, or stop it with kill -TERM <pid> (the same command resumes)"):
         OmegaConf.save(profile, study_dir / "study.yaml")
-        clock = WallClock(study_dir / "wall_time.json")
+        clock = WallClock(study_dir)
 
         def after_task() -> None:
             clock()

@@ -29,6 +29,7 @@ from suite.study.aggregate import (Grid, batch_columns, degradation, main_metric
 from suite.study.html import Section, write_html
 from suite.study.plots import plot_task
 from suite.study.verdicts import Interval, comparisons, verdict
+from suite.study.wallclock import total_seconds
 
 
 @dataclass
@@ -123,13 +124,12 @@ SHARED = ("On the normalization-batch axis a per-sample norm does not depend on 
           "largest k and its row repeats that run.")
 
 
-def write_study_record(out: Path, profile, frame: pd.DataFrame, wall_time_path: Path) -> dict:
+def write_study_record(out: Path, profile, frame: pd.DataFrame, commands: list[dict]) -> dict:
     """``study.json`` (command, profile, versions, wall time, cell counts) and ``table.yaml`` in `out`."""
-    entries = json.loads(wall_time_path.read_text()) if wall_time_path.is_file() else []
     finished = frame[frame.status == "finished"].drop_duplicates("run_dir")  # shared runs once
     record = {"study_id": profile.study_id, "command": profile.command, "versions": package_versions(),
-              "cpu_count": os.cpu_count(), "wall_time_s": round(sum(entry["seconds"] for entry in entries), 1),
-              "commands": entries, "cells": len(frame), "runs": int(frame.run_dir.nunique()),
+              "cpu_count": os.cpu_count(), "wall_time_s": total_seconds(commands),
+              "commands": commands, "cells": len(frame), "runs": int(frame.run_dir.nunique()),
               "runs_finished": len(finished), "cell_seconds": round(float(finished.wall_time_s.sum()), 1),
               "profile": OmegaConf.to_container(profile, resolve=True)}
     write_json_atomic(out / "study.json", record)

@@ -13,6 +13,7 @@ from suite.study.aggregate import collect
 from suite.study.grid import expand_grid
 from suite.study.profile import load_profile
 from suite.study.report import write_report, write_study_record
+from suite.study.wallclock import read_entries
 from suite.tables import main as tables_main
 from tests.suite.study.conftest import SMALL
 
@@ -76,7 +77,7 @@ def test_study_record_and_readme_section_come_from_the_results_folder(tmp_path, 
     small_profile.command = "python -m suite.study profile=quick"
     frame = collect(small_cells, tmp_path / "cells")
     out = tmp_path / "results" / "quick"
-    record = write_study_record(out, small_profile, frame, tmp_path / "wall_time.json")
+    record = write_study_record(out, small_profile, frame, read_entries(tmp_path))
     write_report(frame, out, "quick", 0.05, small_profile.command, record)
     stored = json.loads((out / "study.json").read_text())
     assert stored["wall_time_s"] == 120.5 and stored["runs"] == len(small_cells) == stored["runs_finished"]
