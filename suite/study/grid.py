@@ -103,10 +103,15 @@ def settings_digest(task: str, batch_axis: str, fixed_overrides: tuple[str, ...]
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def task_overrides(profile, task: str) -> tuple[str, ...]:
-    """The profile's overrides for every cell, then those for `task` (later ones win)."""
+def task_overrides(profile, task: str, norm: str) -> tuple[str, ...]:
+    """The profile's overrides for every cell, then those for `task`, then those for `norm` on `task`
+    (``norm_overrides``: each norm's learning rate chosen on validation data); later ones win."""
     per_task = profile.task_overrides.get(task) or []
-    return tuple(str(item) for item in [*profile.overrides, *per_task])
+    return tuple(str(item) for item in [*profile.overrides, *per_task, *norm_overrides(profile, task, norm)])
+
+
+def norm_overrides(profile, task: str, norm: str) -> list[str]:
+    return [str(item) for item in ((profile.get("norm_overrides") or {}).get(task) or {}).get(norm) or []]
 
 
 def batch_axis(task: str) -> str | None:
@@ -150,14 +155,17 @@ def uses_batch_statistics(norm: str) -> bool:
 def task_cells(profile, task: str, norm_names, extra: tuple[str, ...] = (), table: str | None = None,
                label=None) -> list[Cell]:
     """`task`'s cells for `norm_names` x batch sizes x seeds, with `extra` overrides on top of its own."""
-    axis, fixed = axis_key(profile, task), (*task_overrides(profile, task), *extra)
-    clashing = [item for item in fixed if axis and item.split("=", 1)[0] == axis]
-    if clashing:
-        raise UserError(f"the overrides of task {task} set {axis}, the key its batch sizes set under axis="
-                        f"{profile.get('axis', 'optimizer')}: remove {clashing[0]} from task_overrides.{task}")
+    axis = axis_key(profile, task)
     sizes = sorted(int(size) for size in profile.batch_sizes)
     cells = []
     for norm in map(str, norm_names):
+        fixed = (*task_overrides(profile, task, norm), *extra)
+        clashing = [item for item in fixed if axis and item.split("=", 1)[0] == axis]
+        if clashing:
+            raise UserError(f"the overrides of task {task} set {axis}, the key its batch sizes set under axis="
+                            f"{profile.get('axis', 'optimizer')}: remove {clashing[0]} from "
+                            + (f"norm_overrides.{task}.{norm}" if clashing[0] in norm_overrides(profile, task, norm)
+                               else f"task_overrides.{task}"))
         shared = axis == NORM_BATCH_KEY and profile.get("share_per_sample", True) and not uses_batch_statistics(norm)
         cells += [Cell(task, norm, size, int(seed), axis, fixed, max(sizes) if shared else None, table, label)
                   for size in sizes for seed in profile.seeds]
@@ -195,13 +203,17 @@ def transfer_cells(profile, entry) -> list[Cell]:
     pretraining = [cell for norm in norm_names
                    for cell in task_cells(profile, task, [norm], (), f"{table}, pre-training", f"{norm} pre-training")
                    if cell.batch_size == largest]
-    run_id = CELL_ID.format(norm="${norm.name}", batch=largest, seed="${seed}", digest=pretraining[0].digest)
-    starts = {"pre-trained": (f"model.init=${{paths.runs}}/{task}/${{norm.name}}/{run_id}",)}
-    if entry.get("scratch"):
-        starts["from scratch"] = ()
+    digests = {cell.norm: cell.digest for cell in pretraining}  # a norm's own overrides change its digest
+
+    def starts(norm: str) -> dict[str, tuple[str, ...]]:
+        run_id = CELL_ID.format(norm="${norm.name}", batch=largest, seed="${seed}", digest=digests[norm])
+        return {"pre-trained": (f"model.init=${{paths.runs}}/{task}/${{norm.name}}/{run_id}",),
+                **({"from scratch": ()} if entry.get("scratch") else {})}
+
     tuning = OmegaConf.merge(profile, {"batch_sizes": list(entry.get("batch_sizes") or profile.batch_sizes)})
     overrides = tuple(str(item) for item in entry.overrides)
-    return pretraining + [dataclasses.replace(cell, stage=1) for norm in norm_names for start, init in starts.items()
+    return pretraining + [dataclasses.replace(cell, stage=1) for norm in norm_names
+                          for start, init in starts(norm).items()
                           for cell in task_cells(tuning, task, [norm], (*overrides, *init), table, f"{norm} {start}")]
 
 

@@ -130,5 +130,5 @@ def test_the_configs_hold_the_chosen_values(path):
     record = json.loads(path.read_text())
     profile = load_profile(record["profile"])
     cfg = compose_config([f"task={record['task']}", f"norm={record['norm']}",
-                          *task_overrides(profile, record["task"])])
+                          *task_overrides(profile, record["task"], record["norm"])])
     assert select.same_value(OmegaConf.select(cfg, record["key"]), record["chosen"]), path

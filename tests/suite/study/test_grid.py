@@ -193,10 +193,28 @@ def test_run_ids_are_unique_across_tasks_norms_batches_seeds_and_settings():
 TRANSFER = "transfer=[{task: cls, overrides: ['data=digits'], batch_sizes: [2], scratch: true}]"
 
 
-def test_transfer_fine_tunes_from_the_pretraining_cells_run_directory(tmp_path):
+GN_LR = "++norm_overrides={cls: {gn: ['task.optim.lr=0.1']}}"
+
+
+def test_a_norms_own_overrides_change_its_cells_and_no_others():
+    """norm_overrides (a norm's learning rate chosen on validation) reach that norm's cells, sweeps included,
+    and give them new ids; every other cell keeps its id."""
+    plain, tuned = (expand_grid(load_profile("default", extra)) for extra in ([], [GN_LR]))
+    assert len(plain) == len(tuned)
+    for before, after in zip(plain, tuned):
+        changed = (before.task, before.norm) == ("cls", "gn")
+        assert (before.cell_id != after.cell_id) == changed, (before, after)
+        assert ("task.optim.lr=0.1" in after.overrides()) == changed
+    gn_cell = next(cell for cell in tuned if (cell.task, cell.norm) == ("cls", "gn"))
+    assert compose_config(gn_cell.overrides()).task.optim.lr == 0.1
+
+
+@pytest.mark.parametrize("extra", [[], [GN_LR]], ids=["same settings", "gn's own lr"])
+def test_transfer_fine_tunes_from_the_pretraining_cells_run_directory(tmp_path, extra):
     """Pre-training is the task's own cell at the largest batch (the same run); each fine-tuning cell's
-    model.init resolves to the run directory of the pre-training cell of its norm and seed."""
-    profile = load_profile("quick", [*SMALL, TRANSFER])
+    model.init resolves to the run directory of the pre-training cell of its norm and seed, also when a
+    norm's own overrides give its cells another digest."""
+    profile = load_profile("quick", [*SMALL, TRANSFER, *extra])
     cells = expand_grid(profile)
     main = {(cell.norm, cell.seed): cell for cell in cells if cell.table is None and cell.batch_size == 32}
     pretraining = [cell for cell in cells if cell.table == "cls:transfer, pre-training"]
