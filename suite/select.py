@@ -187,17 +187,53 @@ def selection_markdown(record: dict, scores: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def per_norm_markdown(selections: list[tuple[str, dict, pd.DataFrame]]) -> str:
+    """One table for selections of one key on one task that differ only in their norm (each norm's learning
+    rate): a row per norm, the criterion's mean ± std per value (the chosen one in bold), the folder."""
+    first = selections[0][1]
+    values = list(dict.fromkeys(value for _, record, _ in selections for value in record["values"]))
+    rows = {}
+    for folder, record, scores in selections:
+        cells = []
+        for value in values:
+            group = scores[[same_value(cell, value) for cell in scores.value]]
+            finished = group[group.status == "finished"]
+            text = fmt(finished.score.mean(), finished.score.std()) if len(group) else "not run"
+            text += "" if len(finished) == len(group) else f" ({len(finished)}/{len(group)} seeds)"
+            cells.append(f"**{text}**" if same_value(value, record["chosen"]) else text)
+        rows[record["norm"]] = [*cells, f"`{folder}`"]
+    settings = [item for item in first["settings"] if not item.startswith(f"{first['key']}=")]
+    seconds = sum(record["wall_time_s"] for _, record, _ in selections)
+    return "\n".join([
+        f"**{first['task']}: `{first['key']}` per norm** (normalization batch {first['batch']}, seeds "
+        f"{', '.join(map(str, first['seeds']))}; `{' '.join(settings)}`)", "",
+        markdown_grid("norm", rows, [f"{first['key']}={value}" for value in values] + ["files"]), "",
+        f"Criterion: {first['criterion']['description']}, mean ± std over seeds; chosen (bold): {first['rule']}. "
+        f"Wall time {seconds:.0f} s in all on {first['cpu_count']} cores. Each row made by the command in its "
+        f"folder's selection.json, e.g. `{first['command']}`."])
+
+
 def readme_section(folder: Path) -> str:
     """``make results`` (results kind ``selection``): every ``<folder>/<id>/`` selection, rebuilt from its
-    selection.json and cells.csv, with its command."""
-    parts = []
-    for path in sorted(Path(folder).glob("*/selection.json")):
+    selection.json and cells.csv, with its command; selections of one key on one task under the same settings
+    that differ only in the norm share one table (`per_norm_markdown`)."""
+    folder = Path(folder)
+    groups: dict[tuple, list] = {}
+    for path in sorted(folder.glob("*/selection.json")):
         record = json.loads(path.read_text())
-        scores = pd.read_csv(path.parent / "cells.csv")
-        parts.append(f"{selection_markdown(record, scores)}\n\nMade by `{record['command']}`; files: "
-                     f"`{folder.parent.name}/{folder.name}/{path.parent.name}/`.")
-    if not parts:
+        same = (record["task"], record["key"], record["profile"], record["batch"], tuple(record["seeds"]),
+                record["criterion"]["name"], tuple(record["settings"]), record["baseline"])
+        groups.setdefault(same, []).append((f"{folder.parent.name}/{folder.name}/{path.parent.name}/", record,
+                                            pd.read_csv(path.parent / "cells.csv")))
+    if not groups:
         raise UserError(f"{folder} holds no <id>/selection.json: run python -m suite.select first")
+    parts = []
+    for selections in groups.values():
+        if len(selections) > 1 and not selections[0][1]["baseline"]:
+            parts.append(per_norm_markdown(selections))
+            continue
+        parts += [f"{selection_markdown(record, scores)}\n\nMade by `{record['command']}`; files: `{files}`."
+                  for files, record, scores in selections]
     return "\n\n".join(parts)
 
 

@@ -103,6 +103,22 @@ def test_files_and_readme_section(in_tmp, monkeypatch):
     assert not any(column.startswith("test/") for column in scores.columns)
 
 
+def test_selections_that_differ_only_in_the_norm_share_one_table(in_tmp, monkeypatch):
+    """Each norm's own choice of one key (its learning rate): one row per norm, the criterion per value,
+    the chosen value in bold, each row's folder."""
+    monkeypatch.setattr(select, "run_study", fake_study())
+    for norm in ("bn", "gn"):
+        select.run([*UDA[:5], f"norm={norm}", f"id=uda-w-{norm}"])
+    folder = in_tmp / "results" / "selection"
+    (folder / "table.yaml").write_text("kind: selection\n")
+    section = render(folder)
+    scores = {w: [-((1 - acc) + distance / 2) for acc, distance in runs] for w, runs in VALIDATION.items()}
+    cells = [f"{np.mean(scores[w]):.3f} ± {np.std(scores[w], ddof=1):.3f}" for w in (0.1, 1.0)]
+    for norm in ("bn", "gn"):
+        assert f"| {norm} | {cells[0]} | **{cells[1]}** | `results/selection/uda-w-{norm}/` |" in section
+    assert section.count("task.domain_loss_weight` per norm") == 1
+
+
 def test_a_value_with_a_missing_seed_is_not_chosen():
     scores = pd.DataFrame({"value": [0.1, 0.1, 1.0, 1.0], "seed": [0, 1, 0, 1], "score": [0.5, 0.5, 0.9, math.nan]})
     chosen, summary = select.choose(scores, [0.1, 1.0])
