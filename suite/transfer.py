@@ -29,7 +29,7 @@ from omegaconf import OmegaConf, open_dict
 
 import norms
 from norms.registry import build_with_group_rule
-from suite.resume import resume_file
+from suite.resume import LAST, resume_file
 from suite.errors import UserError
 from suite.models import norm_options
 from suite.results import read_metrics
@@ -52,11 +52,16 @@ class PretrainedRun:
         return OmegaConf.create(self.record["config"]["norm"])
 
 
+def run_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint of a run's final weights that ``model.init=<run dir>`` starts from."""
+    return Path(run_dir) / "checkpoints" / "fit" / LAST
+
+
 def find_pretrained_run(init: str) -> PretrainedRun:
     """The run ``model.init`` points at; UserError when it is not a usable run of this suite."""
     path = Path(init).expanduser()
     if path.is_dir():
-        run_dir, checkpoint = path, path / "checkpoints" / "fit" / "last.ckpt"
+        run_dir, checkpoint = path, run_checkpoint(path)
         if not checkpoint.is_file():
             raise UserError(f"model.init={init} has no checkpoints/fit/last.ckpt: re-run it with "
                             f"trainer.checkpoint=true, or point model.init at a .ckpt of a run")

@@ -36,7 +36,8 @@ in the grid), tabulated as ``<table>, pre-training``; each starts fine-tuning ce
 ``overrides`` added and ``model.init`` the pre-training cell's run directory, at the entry's batch sizes
 (default: the profile's), rows ``<norm> pre-trained``; ``scratch: true`` adds the same cells without
 ``model.init`` (rows ``<norm> from scratch``). A fine-tuning cell has ``stage`` 1: its sweep runs after
-those of its task's stage-0 cells, the pre-training among them.
+those of its task's stage-0 cells, the pre-training among them; a pre-trained one names its pre-training
+cell's run id (``source``), whose weights it needs (`suite.study.ledger`).
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ class Cell:
     table: str | None = None            # the report table it is in (None: its task's)
     label: str | None = None            # its row in that table (None: its norm)
     stage: int = 0                      # 1: starts from a stage-0 cell's run (transfer), so it runs after them
+    source: str | None = None           # stage 1: the run id of that cell (same task, norm and seed)
 
     @property
     def run_batch(self) -> int:
@@ -205,14 +207,19 @@ def transfer_cells(profile, entry) -> list[Cell]:
                    if cell.batch_size == largest]
     digests = {cell.norm: cell.digest for cell in pretraining}  # a norm's own overrides change its digest
 
+    def source_id(norm: str, seed, written_norm: str | None = None) -> str:
+        """The run id of `norm`'s pre-training cell for `seed` (its norm written as `written_norm`)."""
+        return CELL_ID.format(norm=written_norm or norm, batch=largest, seed=seed, digest=digests[norm])
+
     def starts(norm: str) -> dict[str, tuple[str, ...]]:
-        run_id = CELL_ID.format(norm="${norm.name}", batch=largest, seed="${seed}", digest=digests[norm])
+        run_id = source_id(norm, "${seed}", "${norm.name}")
         return {"pre-trained": (f"model.init=${{paths.runs}}/{task}/${{norm.name}}/{run_id}",),
                 **({"from scratch": ()} if entry.get("scratch") else {})}
 
     tuning = OmegaConf.merge(profile, {"batch_sizes": list(entry.get("batch_sizes") or profile.batch_sizes)})
     overrides = tuple(str(item) for item in entry.overrides)
-    return pretraining + [dataclasses.replace(cell, stage=1) for norm in norm_names
+    return pretraining + [dataclasses.replace(cell, stage=1, source=source_id(norm, cell.seed) if init else None)
+                          for norm in norm_names
                           for start, init in starts(norm).items()
                           for cell in task_cells(tuning, task, [norm], (*overrides, *init), table, f"{norm} {start}")]
 

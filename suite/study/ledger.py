@@ -5,8 +5,10 @@ committed; the ledger, ``<results_dir>/<study_id>/cells/<task>/<norm>/<cell id>.
 written as each cell lands. A study longer than one sitting commits its results folder as it goes, and the
 same command resumes it anywhere, a clean clone included: `Ledger.sync` puts a ledger record back where a
 cell's run dir has none (the cell counts as finished and is not run again) and records finished cells the
-ledger lacks. A transfer table's fine-tuning starts from its pre-training cell's checkpoint, which the ledger
-does not hold: restored pre-training cells leave their fine-tuning cells failed, naming the missing run dir.
+ledger lacks. A transfer table's fine-tuning starts from its pre-training cell's weights, which the ledger
+does not hold: a pre-training cell whose run dir has no checkpoint while a fine-tuning cell from it is
+unfinished is not restored (a record restored earlier is removed; the ledger keeps its copy): it runs
+again, and its new record replaces the ledger's.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from suite.results import atomic_path
 from suite.study.cell import cell_status, is_finished
 from suite.study.grid import Cell
+from suite.transfer import run_checkpoint
 
 
 class Ledger:
@@ -33,18 +36,32 @@ class Ledger:
         if is_finished(source):
             _copy(source, self.path(cell))
 
-    def sync(self, cells: list[Cell]) -> int:
-        """Restore the run records of `cells` that only the ledger has (returns how many); record the
-        finished ones it lacks."""
+    def sync(self, cells: list[Cell]) -> tuple[int, int]:
+        """Restore the run records of `cells` that only the ledger has; record the finished ones it lacks;
+        leave out the pre-training cells that must run again for their weights (module docstring). Returns
+        (restored, run again)."""
+        rerun = self.sources_without_weights(cells)
         restored = 0
         for cell in cells:
             run_record, kept = cell.metrics_path(self.runs_dir), self.path(cell)
-            if cell_status(run_record) is None and is_finished(kept):
+            if (cell.task, cell.norm, cell.cell_id) in rerun:
+                if not kept.is_file():
+                    self.record(cell)
+                run_record.unlink(missing_ok=True)
+            elif cell_status(run_record) is None and is_finished(kept):
                 _copy(kept, run_record)
                 restored += 1
             elif not kept.is_file():
                 self.record(cell)
-        return restored
+        return restored, len(rerun)
+
+    def sources_without_weights(self, cells: list[Cell]) -> set[tuple[str, str, str]]:
+        """(task, norm, run id) of the pre-training cells whose weights an unfinished fine-tuning cell
+        among `cells` needs and whose run dir lacks them."""
+        needed = {(cell.task, cell.norm, cell.source) for cell in cells if cell.source
+                  and not is_finished(cell.metrics_path(self.runs_dir)) and not is_finished(self.path(cell))}
+        return {(task, norm, run_id) for task, norm, run_id in needed
+                if not run_checkpoint(self.runs_dir / task / norm / run_id).is_file()}
 
 
 def _copy(source: Path, target: Path) -> None:
