@@ -12,6 +12,7 @@ from torch import nn
 import norms
 from suite.acceleration import Acceleration
 from suite.distributed import world_size
+from suite.history import EpochHistory
 from suite.norm_batch import NormBatchSize
 from suite.timing import LoopTimer
 from suite.training_progress import TrainingProgress
@@ -65,8 +66,10 @@ def build_trainer(trainer_cfg, checkpoint_dir: Path, logger, trainer_class: type
         default_root_dir=str(checkpoint_dir.parent),
     )
     options.update(overrides)
-    # Schedules in norms (brn's warm-up) follow the run's progress; LoopTimer logs time/epoch_s and startup.
-    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers(), LoopTimer(), *callbacks]
+    # Schedules in norms (brn's warm-up) follow the run's progress; LoopTimer logs time/epoch_s and startup;
+    # EpochHistory writes each epoch's metrics beside the phase's checkpoints.
+    callbacks = [TrainingProgress(), EvaluateRankZeroBuffers(), LoopTimer(), EpochHistory(checkpoint_dir),
+                 *callbacks]
     plugins = [SynchronizedNorms()] if trainer_cfg.sync_norms and world_size(trainer_cfg) > 1 else []
     if trainer_cfg.get("norm_batch_size"):
         callbacks.append(NormBatchSize(trainer_cfg.norm_batch_size))  # ghost batches: suite/norm_batch.py

@@ -49,6 +49,7 @@ class RunSession:
         self._processes = processes_share(self.run_id, cfg.trainer)
         self.run_dir = run_directory(cfg, self.run_id)
         self.metrics: dict[str, float] = {}
+        self.history: dict[str, list[dict]] = {}  # per phase, each epoch's metrics (suite.history)
         self.artifacts: dict[str, str] = {}
         self.interruptions: list[dict] = []
         self.logger = None
@@ -164,6 +165,7 @@ class RunSession:
         metrics its training ended with recorded. What earlier phases recorded (nas's search) is saved
         to metrics.json first, so that a run killed in this phase does not redo them."""
         from suite.checkpoints import RunCheckpoint
+        from suite.history import read_history
 
         if self.writes:
             self.write_results("running")
@@ -177,6 +179,7 @@ class RunSession:
         else:
             trainer.fit(module, datamodule=datamodule, ckpt_path=self.resume_path(phase))
             fitted = self.record(RunCheckpoint.of(trainer).fit_metrics)
+        self.history[phase] = read_history(self.checkpoint_dir(phase))
         trainer.test(module, datamodule=datamodule, verbose=False, ckpt_path=final_weights)
         return {**fitted, **self.record(_as_floats(trainer.callback_metrics))}
 
@@ -209,6 +212,7 @@ class RunSession:
             "data": cfg.data.name,
             "main_metric": cfg.task.main_metric,
             "metrics": self.metrics,
+            "history": self.history,
             "interruptions": self.interruptions,
             "artifacts": self.artifacts,
             "config": OmegaConf.to_container(cfg, resolve=True),

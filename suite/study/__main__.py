@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from suite.errors import Interrupted, UserError, run_command
 from suite.locks import DirectoryLock
 from suite.resume import StopRequest
-from suite.study.aggregate import collect
+from suite.study.aggregate import collect, curves
 from suite.study.grid import expand_grid
 from suite.study.launcher import check_launcher
 from suite.study.ledger import Ledger
@@ -39,11 +39,12 @@ def results_dir(profile, study_dir: Path) -> Path:
 
 def write_files(profile, study_dir: Path):
     """The report files of the cells finished so far."""
-    frame = collect(expand_grid(profile), study_dir / "cells")
+    cells = expand_grid(profile)
+    frame = collect(cells, study_dir / "cells")
     out = results_dir(profile, study_dir)
     record = write_study_record(out, profile, frame, read_entries(study_dir))
     return frame, write_report(frame, out, profile.study_id, profile.degradation_threshold, profile.command,
-                               record)
+                               record, curves(cells, study_dir / "cells"))
 
 
 def ledger(profile, study_dir: Path) -> Ledger | None:

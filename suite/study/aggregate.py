@@ -60,6 +60,30 @@ def collect(cells: list[Cell], runs_dir: Path) -> pd.DataFrame:
     return pd.DataFrame([cell_row(cell, runs_dir) for cell in cells], columns=COLUMNS)
 
 
+def curve_metric(main: str | None, recorded) -> str | None:
+    """The val metric whose curve stands for a task: its main metric's val counterpart (``test/acc`` ->
+    ``val/acc``) where recorded, else ``val/acc``; None when neither is."""
+    counterpart = f"val/{main.split('/', 1)[-1]}" if main else None
+    return next((name for name in (counterpart, "val/acc") if name in recorded), None)
+
+
+def curves(cells: list[Cell], runs_dir: Path) -> pd.DataFrame:
+    """The per-epoch `curve_metric` of every finished cell that recorded its history (`suite.history`; its
+    last phase: nas's retraining): columns task, norm (the cell's table and row), batch_size, seed, metric,
+    epoch, value."""
+    rows = []
+    for cell in cells:
+        record = cell_record(cell, runs_dir)
+        if not record or record["status"] != "finished" or not record.get("history"):
+            continue
+        epochs = list(record["history"].values())[-1]
+        metric = curve_metric(record.get("main_metric"), {key for row in epochs for key in row})
+        rows += [{"task": cell.table or cell.task, "norm": cell.label or cell.norm, "batch_size": cell.batch_size,
+                  "seed": cell.seed, "metric": metric, "epoch": row["epoch"], "value": row[metric]}
+                 for row in epochs if metric in row]
+    return pd.DataFrame(rows, columns=["task", "norm", "batch_size", "seed", "metric", "epoch", "value"])
+
+
 def main_metric(frame: pd.DataFrame, task: str) -> str | None:
     """The name of `task`'s main metric (from its cells' records; None before any cell has one)."""
     names = frame[frame.task == task].main_metric.dropna()

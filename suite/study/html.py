@@ -36,6 +36,7 @@ class Section:
     intervals: Grid
     gaps: Grid
     plot: Path | None = None
+    curves: Path | None = None          # the val metric against epoch (suite.study.plots.plot_curves)
     notes: list[str] = field(default_factory=list)
     verdict: tuple[str, str] | None = None
 
@@ -86,6 +87,8 @@ def cells_html(frame: pd.DataFrame, report_dir: Path) -> str:
 def section_html(section: Section) -> str:
     parts = [f"<h2>{html.escape(section.task)} ({html.escape(section.metric or 'main metric')})</h2>",
              grid_html("norm", section.table), embedded_png(section.plot, f"{section.task}: metric against batch")]
+    if section.curves:
+        parts.append(embedded_png(section.curves, f"{section.task}: validation curves"))
     if section.intervals[0]:
         parts += ["<p>Paired differences, mean [95 % t-interval] over seeds:</p>",
                   grid_html("difference", section.intervals)]

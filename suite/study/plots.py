@@ -1,4 +1,5 @@
-"""The study's figure per task: main metric against batch size, one line per norm."""
+"""The study's figures per task: main metric against batch size, one line per norm; and, where the cells
+recorded their epochs, the val metric against epoch, a panel per norm, a line per batch size."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,5 +36,37 @@ def plot_task(frame, task: str, path: Path) -> Path:
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_curves(curves, task: str, path: Path) -> Path:
+    """A PNG of `task`'s val metric per epoch (`suite.study.aggregate.curves`): a panel per norm, a line per
+    batch size, mean over seeds with a ± std band: whether training had plateaued (the GN paper's protocol
+    trains every batch size for equal epochs)."""
+    rows = curves[curves.task == task]
+    norm_names = list(dict.fromkeys(rows.norm))
+    columns = min(5, len(norm_names))
+    figure, axes = plt.subplots((len(norm_names) + columns - 1) // columns, columns, squeeze=False,
+                                figsize=(3 * columns, 2.6 * ((len(norm_names) + columns - 1) // columns)),
+                                sharex=True, sharey=True)
+    for panel, norm in zip(axes.flat, norm_names):
+        stats = rows[rows.norm == norm].groupby(["batch_size", "epoch"]).value.agg(["mean", "std"])
+        for size in sorted(stats.index.get_level_values("batch_size").unique()):
+            curve = stats.loc[size]
+            panel.plot(curve.index, curve["mean"], marker=".", label=str(size))
+            panel.fill_between(curve.index, curve["mean"] - curve["std"].fillna(0),
+                               curve["mean"] + curve["std"].fillna(0), alpha=0.2)
+        panel.set_title(norm)
+        panel.grid(alpha=0.3)
+    for panel in list(axes.flat)[len(norm_names):]:
+        panel.axis("off")
+    axes[0, 0].legend(title="batch", fontsize="small")
+    figure.supxlabel("epoch")
+    figure.supylabel(", ".join(dict.fromkeys(rows.metric)))
+    figure.suptitle(f"{task}: validation curves")
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
     return path

@@ -4,6 +4,8 @@
 - ``<task>.md``: rows norms, columns batch sizes, cells mean ± std over seeds (a sweep's table, named
   ``cls:bgn norm.num_groups``, in ``cls_bgn_norm.num_groups.md``: `file_stem`);
 - ``<task>.png``: the metric against batch size, one line per norm, std error bars;
+- ``<task>_curves.png`` (cells that recorded their epochs, `suite.history`): the val metric against epoch, a
+  panel per norm, a line per batch size, and per norm whether the largest batch's curve has plateaued;
 - ``summary.md``: the verdict per task (`suite.study.verdicts`), all tables, per task the paired
   BGN − BN and BGN − GN intervals, the training-mode − evaluation-mode gap of batch-statistics
   norms, and where each norm falls more than ``degradation_threshold`` below its own best batch size;
@@ -27,9 +29,12 @@ from suite.results import atomic_path, package_versions, write_json_atomic, writ
 from suite.study.aggregate import (Grid, batch_columns, degradation, main_metric, markdown_grid, table_cells,
                                    train_mode_gaps)
 from suite.study.html import Section, write_html
-from suite.study.plots import plot_task
+from suite.study.plots import plot_curves, plot_task
 from suite.study.verdicts import Interval, comparisons, verdict
 from suite.study.wallclock import total_seconds
+
+
+PLATEAU_GAIN = 0.01  # a val curve that rose less than this over its last two epochs has plateaued
 
 
 @dataclass
@@ -91,15 +96,36 @@ def gap_rows(frame: pd.DataFrame, task: str) -> Grid:
     return rows, batch_columns(sizes)
 
 
-def task_section(frame: pd.DataFrame, task: str, threshold: float | None = None, plot: Path | None = None
-                 ) -> Section:
+def plateau_lines(curves: pd.DataFrame, task: str) -> list[str]:
+    """Per norm, whether `task`'s largest batch has plateaued: the mean over seeds of its val curve rose by
+    less than `PLATEAU_GAIN` over its last two epochs."""
+    rows = curves[curves.task == task]
+    if rows.empty:
+        return []
+    largest, metric = rows.batch_size.max(), rows.metric.iloc[0]
+    lines = []
+    for norm in dict.fromkeys(rows.norm):
+        mean = rows[(rows.norm == norm) & (rows.batch_size == largest)].groupby("epoch").value.mean()
+        if len(mean) < 3:
+            lines.append(f"**{norm}** at batch {largest}: {len(mean)} epoch(s) recorded, too few to judge a plateau.")
+            continue
+        gain = mean.iloc[-1] - mean.iloc[-3]
+        state = "plateaued" if gain < PLATEAU_GAIN else "still rising: train longer"
+        lines.append(f"**{norm}** at batch {largest}: {metric} {mean.iloc[-3]:.3f} → {mean.iloc[-1]:.3f} over its "
+                     f"last two epochs ({gain:+.3f}): {state}.")
+    return lines
+
+
+def task_section(frame: pd.DataFrame, task: str, threshold: float | None = None, plot: Path | None = None,
+                 curves: pd.DataFrame | None = None, curves_plot: Path | None = None) -> Section:
     """Everything the report shows for `task`, computed once for summary.md, report.html and the README:
     its table, paired intervals and verdict (tables with a bgn row, not the sweeps'), train-mode gaps, and
-    with a `threshold` its degradation notes."""
+    with a `threshold` its degradation notes, with `curves` its plateau notes."""
     intervals = comparisons(frame, task)
+    notes = [] if threshold is None else degradation_lines(frame, task, threshold)
     return Section(task=task, metric=main_metric(frame, task), table=table_cells(frame, task),
-                   intervals=interval_rows(intervals), gaps=gap_rows(frame, task), plot=plot,
-                   notes=[] if threshold is None else degradation_lines(frame, task, threshold),
+                   intervals=interval_rows(intervals), gaps=gap_rows(frame, task), plot=plot, curves=curves_plot,
+                   notes=notes + ([] if curves is None else plateau_lines(curves, task)),
                    verdict=verdict(intervals) if "bgn" in set(frame[frame.task == task].norm) else None)
 
 
@@ -159,6 +185,8 @@ def summary_markdown(study_id: str, how: list[str], sections: list[Section], fra
         task = section.task
         lines += [f"## {task}" + (f" ({section.metric})" if section.metric else ""), "",
                   markdown_grid("norm", *section.table), "", f"![{task}]({file_stem(task)}.png)", ""]
+        if section.curves:
+            lines += [f"![{task}: validation curves]({section.curves.name})", ""]
         if section.intervals[0]:
             lines += ["Paired differences, mean [95 % t-interval] over seeds:", "",
                       markdown_grid("difference", *section.intervals), ""]
@@ -187,9 +215,10 @@ def readme_section(folder: Path) -> str:
 
 
 def write_report(frame: pd.DataFrame, study_dir: Path, study_id: str, threshold: float, command: str,
-                 record: dict | None = None) -> Report:
+                 record: dict | None = None, curves: pd.DataFrame | None = None) -> Report:
     """Write every report file for `frame` (from `suite.study.aggregate.collect`); `record`: the
-    `write_study_record` of the run (None: only the command is stated)."""
+    `write_study_record` of the run (None: only the command is stated); `curves`: the cells' epochs
+    (`suite.study.aggregate.curves`)."""
     how = run_lines(record) if record else [f"Made by: `{command}`"]
     study_dir.mkdir(parents=True, exist_ok=True)
     cells_csv = study_dir / "cells.csv"
@@ -198,7 +227,9 @@ def write_report(frame: pd.DataFrame, study_dir: Path, study_id: str, threshold:
     tables, plots, sections = {}, {}, []
     for task in dict.fromkeys(frame.task):
         plots[task] = plot_task(frame, task, study_dir / f"{file_stem(task)}.png")
-        sections.append(task_section(frame, task, threshold, plots[task]))
+        has_curves = curves is not None and (curves.task == task).any()
+        curves_plot = plot_curves(curves, task, study_dir / f"{file_stem(task)}_curves.png") if has_curves else None
+        sections.append(task_section(frame, task, threshold, plots[task], curves, curves_plot))
         tables[task] = write_text_atomic(study_dir / f"{file_stem(task)}.md",
                                          markdown_grid("norm", *sections[-1].table) + "\n")
     summary = write_text_atomic(study_dir / "summary.md", summary_markdown(study_id, how, sections, frame))

@@ -120,6 +120,7 @@ def test_a_run_killed_at_a_random_moment_and_after_training_resumes_to_the_same_
     first, second = read_metrics(whole_dir / "metrics.json"), read_metrics(killed_dir / "metrics.json")
     assert second["status"] == "finished"
     assert trained(second["metrics"]) == trained(first["metrics"])
+    assert second["history"] == first["history"]  # each epoch's metrics, the epochs before the kills included
     assert [entry["status"] for entry in second["interruptions"]] == ["killed", "killed"]
     metric, chance = LEARNED.get(task, LEARNED_DEFAULT)
     assert first["metrics"][metric] > chance

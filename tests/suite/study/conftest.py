@@ -8,18 +8,19 @@ from suite.study.grid import expand_grid
 from suite.study.profile import load_profile
 
 
-def _write_cell(cell, runs_dir, status="finished", value=None, metric="test/acc", error=None):
-    """A cell's metrics.json whose main metric is test/acc, with `metric` = `value`."""
+def _write_cell(cell, runs_dir, status="finished", value=None, metric="test/acc", error=None, history=None):
+    """A cell's metrics.json whose main metric is test/acc, with `metric` = `value`; `history`: its fit
+    phase's epochs (suite.history rows)."""
     metrics = {metric: value, "train/loss": 0.5} if value is not None else {}
     write_json_atomic(cell.metrics_path(runs_dir), {
         "status": status, "error": error, "run_id": cell.cell_id, "task": cell.task, "norm": cell.norm,
         "batch_size": cell.batch_size, "seed": cell.seed, "main_metric": "test/acc", "metrics": metrics,
-        "wall_time_s": 1.0})
+        "wall_time_s": 1.0, **({"history": {"fit": history}} if history is not None else {})})
 
 
 @pytest.fixture
 def write_cell():
-    """``write_cell(cell, runs_dir, status="finished", value=None, metric="test/acc", error=None)``."""
+    """``write_cell(cell, runs_dir, status="finished", value=None, metric="test/acc", error=None, history=None)``."""
     return _write_cell
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from suite.study.__main__ import main
-from suite.study.aggregate import collect
+from suite.study.aggregate import collect, curve_metric, curves
 from suite.study.grid import expand_grid
 from suite.study.profile import load_profile
 from suite.study.report import write_report, write_study_record
@@ -91,3 +91,29 @@ def test_study_record_and_readme_section_come_from_the_results_folder(tmp_path, 
               if (cell.norm, cell.batch_size) == ("bn", 2)]
     assert f"{statistics.mean(bn_two):.3f} ± {statistics.stdev(bn_two):.3f}" in text
     assert "Made by `python -m suite.study profile=quick`" in text and "120 s" in text
+
+
+def test_the_report_plots_validation_curves_and_says_where_the_largest_batch_has_plateaued(tmp_path, small_cells,
+                                                                                          write_cell):
+    """bn's curves flatten (0.900 -> 0.908 over the last two epochs at batch 32), gn's still rise (0.5 -> 0.9)."""
+    rising = {"bn": [0.6, 0.9, 0.905, 0.908], "gn": [0.3, 0.5, 0.7, 0.9]}
+    for cell in small_cells:
+        history = [{"epoch": epoch + 1, "step": 10 * (epoch + 1), "val/acc": value + cell.seed / 1000,
+                    "val/loss": 1.0 - value, "train/loss": 0.5} for epoch, value in enumerate(rising[cell.norm])]
+        write_cell(cell, tmp_path / "cells", value=0.8, history=history if cell.batch_size == 32 else None)
+    frame, epochs = collect(small_cells, tmp_path / "cells"), curves(small_cells, tmp_path / "cells")
+    assert set(epochs.metric) == {"val/acc"} and set(epochs.batch_size) == {32}  # test/acc's counterpart
+    assert len(epochs) == 2 * 3 * 4  # norms x seeds x epochs
+    report = write_report(frame, tmp_path / "report", "demo", 0.05, "test", curves=epochs)
+    summary = report.summary.read_text()
+    assert "![cls: validation curves](cls_curves.png)" in summary
+    assert matplotlib.image.imread(tmp_path / "report" / "cls_curves.png").shape[-1] in (3, 4)
+    assert "**bn** at batch 32: val/acc 0.901 → 0.909 over its last two epochs (+0.008): plateaued." in summary
+    assert "**gn** at batch 32: val/acc 0.501 → 0.901 over its last two epochs (+0.400): still rising" in summary
+    assert "cls: validation curves" in report.html.read_text()
+
+
+def test_a_curve_stands_for_the_main_metrics_val_counterpart_or_else_val_acc():
+    assert curve_metric("test/robust_acc_pgd20", {"val/robust_acc_pgd20", "val/acc"}) == "val/robust_acc_pgd20"
+    assert curve_metric("test/robust_acc_pgd20", {"val/robust_acc_pgd10", "val/acc"}) == "val/acc"
+    assert curve_metric("test/acc", {"val/loss"}) is None
