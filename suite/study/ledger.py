@@ -39,21 +39,22 @@ class Ledger:
     def sync(self, cells: list[Cell]) -> tuple[int, int]:
         """Restore the run records of `cells` that only the ledger has; record the finished ones it lacks;
         leave out the pre-training cells that must run again for their weights (module docstring). Returns
-        (restored, run again)."""
+        (restored, finished in the ledger but run again)."""
         rerun = self.sources_without_weights(cells)
-        restored = 0
+        restored = run_again = 0
         for cell in cells:
             run_record, kept = cell.metrics_path(self.runs_dir), self.path(cell)
             if (cell.task, cell.norm, cell.cell_id) in rerun:
                 if not kept.is_file():
                     self.record(cell)
                 run_record.unlink(missing_ok=True)
+                run_again += is_finished(kept)
             elif cell_status(run_record) is None and is_finished(kept):
                 _copy(kept, run_record)
                 restored += 1
             elif not kept.is_file():
                 self.record(cell)
-        return restored, len(rerun)
+        return restored, run_again
 
     def sources_without_weights(self, cells: list[Cell]) -> set[tuple[str, str, str]]:
         """(task, norm, run id) of the pre-training cells whose weights an unfinished fine-tuning cell

@@ -179,8 +179,8 @@ def run_study(profile, study_dir: Path, after_task=None, cells: list[Cell] | Non
             if restored:
                 print(f"{task}: {restored} finished cells restored from the ledger {ledger.directory}", flush=True)
             if rerun:
-                print(f"{task}: {rerun} pre-training cells run again: fine-tuning starts from their weights, "
-                      f"which the ledger does not keep", flush=True)
+                print(f"{task}: {rerun} finished pre-training cells run again: fine-tuning starts from their "
+                      f"weights, which the ledger does not keep", flush=True)
         retire_changed(of_task, runs_dir, runtime)
         pending = [cell for cell in of_task if not is_finished(cell.metrics_path(runs_dir))]
         print(f"{task}: {len(of_task) - len(pending)} of {len(of_task)} cells already finished", flush=True)
