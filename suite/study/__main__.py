@@ -42,7 +42,7 @@ def write_files(profile, study_dir: Path):
     cells = expand_grid(profile)
     frame = collect(cells, study_dir / "cells")
     out = results_dir(profile, study_dir)
-    record = write_study_record(out, profile, frame, read_entries(study_dir))
+    record = write_study_record(out, profile, frame, read_entries(out))
     return frame, write_report(frame, out, profile.study_id, profile.degradation_threshold, profile.command,
                                record, curves(cells, study_dir / "cells"))
 
@@ -73,7 +73,7 @@ def run(arguments: list[str]) -> None:
     with DirectoryLock(study_dir, f"study {profile.study_id} ({study_dir})",
                        "wait for that driver to end, or stop it with kill -TERM <pid> (the same command resumes)"):
         OmegaConf.save(profile, study_dir / "study.yaml")
-        clock = WallClock(study_dir)
+        clock = WallClock(results_dir(profile, study_dir))  # kept with the ledger: a clean clone adds to it
 
         def after_task() -> None:
             clock()

@@ -25,3 +25,16 @@ def test_a_file_of_bare_seconds_reads_as_entries_of_unknown_start(tmp_path):
     assert entries == [{"started": None, "seconds": 610.4}, {"started": None, "seconds": 20.0}]
     assert total_seconds(entries) == 630.4
     assert read_entries(tmp_path / "missing") == []
+
+
+def test_a_study_keeps_its_wall_time_beside_its_ledger_so_a_clean_clone_adds_to_it(tmp_path, monkeypatch):
+    from suite.study import __main__ as driver
+
+    monkeypatch.setattr(driver, "run_study", lambda *args, **kwargs: None)
+    monkeypatch.setattr(driver, "report", lambda *args, **kwargs: None)
+    (tmp_path / "results" / "quick").mkdir(parents=True)
+    (tmp_path / "results" / "quick" / FILE).write_text('[{"started": "an earlier machine", "seconds": 100.0}]')
+    driver.run(["profile=quick", f"reports_dir={tmp_path / 'reports'}", f"results_dir={tmp_path / 'results'}"])
+    entries = read_entries(tmp_path / "results" / "quick")
+    assert [entry["started"] for entry in entries][0] == "an earlier machine" and len(entries) == 2
+    assert read_entries(tmp_path / "reports" / "quick") == []
