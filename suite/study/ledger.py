@@ -44,16 +44,14 @@ class Ledger:
         restored = run_again = 0
         for cell in cells:
             run_record, kept = cell.metrics_path(self.runs_dir), self.path(cell)
+            if not kept.is_file():
+                self.record(cell)
             if (cell.task, cell.norm, cell.cell_id) in rerun:
-                if not kept.is_file():
-                    self.record(cell)
                 run_record.unlink(missing_ok=True)
                 run_again += is_finished(kept)
             elif cell_status(run_record) is None and is_finished(kept):
                 _copy(kept, run_record)
                 restored += 1
-            elif not kept.is_file():
-                self.record(cell)
         return restored, run_again
 
     def sources_without_weights(self, cells: list[Cell]) -> set[tuple[str, str, str]]:

@@ -47,8 +47,8 @@ def plot_curves(curves, task: str, path: Path) -> Path:
     rows = curves[curves.task == task]
     norm_names = list(dict.fromkeys(rows.norm))
     columns = min(5, len(norm_names))
-    figure, axes = plt.subplots((len(norm_names) + columns - 1) // columns, columns, squeeze=False,
-                                figsize=(3 * columns, 2.6 * ((len(norm_names) + columns - 1) // columns)),
+    lines = -(-len(norm_names) // columns)
+    figure, axes = plt.subplots(lines, columns, squeeze=False, figsize=(3 * columns, 2.6 * lines),
                                 sharex=True, sharey=True)
     for panel, norm in zip(axes.flat, norm_names):
         stats = rows[rows.norm == norm].groupby(["batch_size", "epoch"]).value.agg(["mean", "std"])
