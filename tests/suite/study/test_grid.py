@@ -193,7 +193,7 @@ def test_run_ids_are_unique_across_tasks_norms_batches_seeds_and_settings():
 TRANSFER = "transfer=[{task: cls, overrides: ['data=digits'], batch_sizes: [2], scratch: true}]"
 
 
-GN_LR = "++norm_overrides={cls: {gn: ['task.optim.lr=0.1']}}"
+GN_LR = "++norm_overrides={cls: {gn: ['task.optim.lr=0.3']}}"  # 0.3: no other norm's chosen lr
 
 
 def test_a_norms_own_overrides_change_its_cells_and_no_others():
@@ -204,9 +204,19 @@ def test_a_norms_own_overrides_change_its_cells_and_no_others():
     for before, after in zip(plain, tuned):
         changed = (before.task, before.norm) == ("cls", "gn")
         assert (before.cell_id != after.cell_id) == changed, (before, after)
-        assert ("task.optim.lr=0.1" in after.overrides()) == changed
+        assert ("task.optim.lr=0.3" in after.overrides()) == changed
     gn_cell = next(cell for cell in tuned if (cell.task, cell.norm) == ("cls", "gn"))
-    assert compose_config(gn_cell.overrides()).task.optim.lr == 0.1
+    assert compose_config(gn_cell.overrides()).task.optim.lr == 0.3
+
+
+@pytest.mark.parametrize("name", profiles())
+def test_a_profile_keeps_per_norm_settings_only_for_the_task_settings_they_were_chosen_at(name):
+    """Generated from the profiles: norm_overrides were chosen on validation at the default profile's task
+    settings, so a profile inheriting them must run those tasks with the same settings (quick, paper and
+    default_optimizer shrink or change cls and set norm_overrides to null)."""
+    profile, default = load_profile(name), load_profile("default")
+    for task in (profile.get("norm_overrides") or {}):
+        assert list(profile.task_overrides[task]) == list(default.task_overrides[task]), (name, task)
 
 
 @pytest.mark.parametrize("extra", [[], [GN_LR]], ids=["same settings", "gn's own lr"])
