@@ -2,6 +2,7 @@
 recorded their epochs, the val metric against epoch, a panel per norm, a line per batch size."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -47,8 +48,8 @@ def plot_curves(curves, task: str, path: Path) -> Path:
     rows = curves[curves.task == task]
     norm_names = list(dict.fromkeys(rows.norm))
     columns = min(5, len(norm_names))
-    lines = -(-len(norm_names) // columns)
-    figure, axes = plt.subplots(lines, columns, squeeze=False, figsize=(3 * columns, 2.6 * lines),
+    panel_rows = math.ceil(len(norm_names) / columns)
+    figure, axes = plt.subplots(panel_rows, columns, squeeze=False, figsize=(3 * columns, 2.6 * panel_rows),
                                 sharex=True, sharey=True)
     for panel, norm in zip(axes.flat, norm_names):
         stats = rows[rows.norm == norm].groupby(["batch_size", "epoch"]).value.agg(["mean", "std"])

@@ -1,5 +1,6 @@
 import json
 
+from suite.study import __main__ as driver
 from suite.study.wallclock import FILE, WallClock, read_entries, total_seconds
 
 
@@ -28,8 +29,6 @@ def test_a_file_of_bare_seconds_reads_as_entries_of_unknown_start(tmp_path):
 
 
 def test_a_study_keeps_its_wall_time_beside_its_ledger_so_a_clean_clone_adds_to_it(tmp_path, monkeypatch):
-    from suite.study import __main__ as driver
-
     monkeypatch.setattr(driver, "run_study", lambda *args, **kwargs: None)
     monkeypatch.setattr(driver, "report", lambda *args, **kwargs: None)
     (tmp_path / "results" / "quick").mkdir(parents=True)
